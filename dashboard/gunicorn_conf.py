@@ -1,0 +1,21 @@
+"""gunicorn settings for ``make run``: several threaded workers, no secrets in the access log."""
+
+import sys
+
+from dashboard.env import SettingsError, env_int, env_str
+
+try:
+    port = env_int("PORT", 8000, minimum=1, maximum=65535)
+    workers = env_int("WEB_WORKERS", 2, minimum=1, maximum=64)
+    threads = env_int("WEB_THREADS", 4, minimum=1, maximum=64)
+except SettingsError as exc:
+    sys.exit(f"tollgate: configuration error: {exc}")
+
+bind = f"{env_str('HOST') or '127.0.0.1'}:{port}"
+worker_class = "gthread"
+timeout = 60
+graceful_timeout = 20
+accesslog = "-"
+# %(U)s is the path without its query string: clients may send their key as the query
+# parameter x_cg_pro_api_key, and a key must never reach a log line.
+access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'

@@ -1,0 +1,111 @@
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.template.response import TemplateResponse
+from django.utils.cache import add_never_cache_headers
+
+from keys import services
+from keys.models import ApiKey
+
+
+class StatusFilter(admin.SimpleListFilter):
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return [("active", "Active"), ("deleted", "Deleted")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "active":
+            return queryset.filter(deleted_at__isnull=True)
+        if self.value() == "deleted":
+            return queryset.filter(deleted_at__isnull=False)
+        return queryset
+
+
+class ApiKeyAdminForm(forms.ModelForm):
+    class Meta:
+        model = ApiKey
+        fields = ["owner", "label", "rate_limit", "monthly_credits"]
+
+    def clean_label(self):
+        try:
+            return services.label_clean(self.cleaned_data["label"])
+        except ValidationError as exc:
+            raise ValidationError(exc.message_dict["label"]) from None
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    form = ApiKeyAdminForm
+    list_display = ["label", "masked", "owner", "created_at", "last_used_at", "status"]
+    list_filter = [("owner", admin.RelatedOnlyFieldListFilter), StatusFilter]
+    search_fields = ["label", "prefix", "owner__username"]
+    list_select_related = ["owner"]
+    readonly_fields = ["masked", "created_at", "last_used_at", "deleted_at"]
+    actions = ["delete_selected_keys"]
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ["owner", "label", "rate_limit", "monthly_credits"]
+        return ["owner", "label", "masked", "rate_limit", "monthly_credits", *self.readonly_fields[1:]]
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is not None:
+            # A key belongs to its owner for life; a deleted key stays as it was.
+            extra = ["owner"] if obj.is_active else ["owner", "label", "rate_limit", "monthly_credits"]
+            return [*self.readonly_fields, *extra]
+        return []
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        # Django's own action would erase rows and the usage history with them.
+        actions.pop("delete_selected", None)
+        return actions
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # keys are only ever soft-deleted, through the action below
+
+    @admin.action(description="Delete selected keys", permissions=["change"])
+    def delete_selected_keys(self, request, queryset):
+        count = services.keys_delete(queryset=queryset)
+        self.message_user(request, f"Deleted {count} key(s). They can no longer be used.", messages.SUCCESS)
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        if change:
+            services.key_update(
+                key=obj,
+                label=data["label"],
+                rate_limit=data["rate_limit"],
+                monthly_credits=data["monthly_credits"],
+            )
+            return
+        key, raw_key = services.key_create(
+            owner=data["owner"],
+            label=data["label"],
+            rate_limit=data["rate_limit"],
+            monthly_credits=data["monthly_credits"],
+        )
+        # The admin goes on with ``obj``: make it the row the service created.
+        for field in ApiKey._meta.concrete_fields:
+            setattr(obj, field.attname, getattr(key, field.attname))
+        obj._state.adding = False
+        request._tollgate_raw_key = raw_key
+
+    def response_add(self, request, obj, post_url_continue=None):
+        raw_key = getattr(request, "_tollgate_raw_key", None)
+        if raw_key is None:
+            return super().response_add(request, obj, post_url_continue)
+        # Rendered straight into this response, never into a message cookie or a session
+        # row: the raw key is shown once and stored nowhere.
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "key": obj,
+            "raw_key": raw_key,
+            "title": "API key created",
+        }
+        response = TemplateResponse(request, "admin/keys/apikey/created.html", context)
+        add_never_cache_headers(response)
+        return response

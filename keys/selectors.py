@@ -1,0 +1,28 @@
+"""Reads of API keys, with the access rule in one place.
+
+A member sees only their own keys, staff see everyone's. Asking for a key one may not
+see is answered like asking for one that does not exist (404), so key ids reveal nothing.
+"""
+
+from django.shortcuts import get_object_or_404
+
+from keys import crypto
+from keys.models import ApiKey
+
+
+def keys_visible_to(user):
+    qs = ApiKey.objects.active().select_related("owner")
+    if not user.is_staff:
+        qs = qs.filter(owner=user)
+    return qs
+
+
+def key_get_for_user(*, user, pk: int) -> ApiKey:
+    return get_object_or_404(keys_visible_to(user), pk=pk)
+
+
+def key_authenticate(raw_key: str) -> ApiKey | None:
+    """The active key whose digest matches ``raw_key``, or None. One indexed query."""
+    if not crypto.looks_like_key(raw_key):
+        return None
+    return ApiKey.objects.active().filter(digest=crypto.digest(raw_key)).first()

@@ -1,0 +1,88 @@
+"""The console's "API Keys" page: list, add, edit and delete one's own keys.
+
+Each view serves both a full page (plain form posts, JavaScript off) and, for htmx, the
+fragment that goes into the page's panel with the refreshed key table swapped out of band.
+"""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.shortcuts import redirect, render
+from django.utils.cache import add_never_cache_headers
+from django.views.decorators.http import require_GET, require_http_methods
+
+from keys import selectors, services
+from keys.forms import KeyCreateForm, KeyEditForm
+
+
+def _render_panel(request, fragment: str, context: dict, *, refresh_table: bool = False):
+    """Render ``fragment`` alone for htmx, or inside the full page otherwise.
+
+    After a change, htmx also gets the key table, swapped out of band.
+    """
+    context = {**context, "fragment": fragment}
+    if request.htmx:
+        if refresh_table:
+            context["refresh_table"] = True
+            context["keys"] = selectors.keys_visible_to(request.user)
+        return render(request, "keys/_panel.html", context)
+    return render(request, "keys/page.html", context)
+
+
+def _done(request, message: str):
+    """After a successful change: htmx gets the message and a fresh table, others a redirect."""
+    if request.htmx:
+        return _render_panel(request, "keys/_done.html", {"message": message}, refresh_table=True)
+    messages.success(request, message)
+    return redirect("keys:list")
+
+
+@login_required
+@require_GET
+def key_list(request):
+    return render(request, "keys/key_list.html", {"keys": selectors.keys_visible_to(request.user)})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def key_create(request):
+    form = KeyCreateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            key, raw_key = services.key_create(owner=request.user, label=form.cleaned_data["label"])
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            response = _render_panel(
+                request, "keys/_created.html", {"key": key, "raw_key": raw_key}, refresh_table=True
+            )
+            # The one response that carries a raw key must not be kept by any cache.
+            add_never_cache_headers(response)
+            return response
+    return _render_panel(request, "keys/_create_form.html", {"form": form})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def key_edit(request, pk: int):
+    key = selectors.key_get_for_user(user=request.user, pk=pk)
+    initial = {"label": key.label, "rate_limit": key.rate_limit, "monthly_credits": key.monthly_credits}
+    form = KeyEditForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.key_update(key=key, **form.cleaned_data)
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            return _done(request, f"Saved “{key.label}”.")
+    return _render_panel(request, "keys/_edit_form.html", {"form": form, "key": key})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def key_delete(request, pk: int):
+    key = selectors.key_get_for_user(user=request.user, pk=pk)
+    if request.method == "POST":
+        services.key_delete(key=key)
+        return _done(request, f"Deleted “{key.label}”. It can no longer be used.")
+    return _render_panel(request, "keys/_delete_confirm.html", {"key": key})

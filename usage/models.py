@@ -1,0 +1,1 @@
+"""Usage log and counters: filled by the metering proxy (a later issue)."""
