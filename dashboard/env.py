@@ -64,7 +64,9 @@ def env_time_zone(name: str, default: str) -> str:
     try:
         zoneinfo.ZoneInfo(value)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise SettingsError(f"{name}={value!r} is not an IANA time zone (e.g. Europe/Berlin)") from None
+        raise SettingsError(
+            f"{name}={value!r} is not an IANA time zone (e.g. Europe/Berlin)"
+        ) from None
     return value
 
 
@@ -103,7 +105,10 @@ def database(name: str, data_dir: Path) -> dict:
     """
     url = env_str(name)
     if not url:
-        config = {"ENGINE": "django.db.backends.sqlite3", "NAME": str(data_dir / "tollgate.sqlite3")}
+        config = {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": str(data_dir / "tollgate.sqlite3"),
+        }
     else:
         try:
             config = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
@@ -113,7 +118,9 @@ def database(name: str, data_dir: Path) -> dict:
                 "or sqlite:////absolute/path.sqlite3"
             ) from None
         if config["ENGINE"] not in ("django.db.backends.sqlite3", "django.db.backends.postgresql"):
-            raise SettingsError(f"{name} must point at PostgreSQL (postgres://) or SQLite (sqlite://)")
+            raise SettingsError(
+                f"{name} must point at PostgreSQL (postgres://) or SQLite (sqlite://)"
+            )
         if config["ENGINE"] == "django.db.backends.postgresql" and not config.get("NAME"):
             raise SettingsError(f"{name} names no database: add it after the last slash")
     if config["ENGINE"] == "django.db.backends.sqlite3":

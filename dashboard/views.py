@@ -11,4 +11,8 @@ def home(request):
     """The developer dashboard: how to call the API through Tollgate, and one's keys."""
     base_url = request.build_absolute_uri("/api/v3")
     keys = keys_visible_to(request.user).filter(owner=request.user)
-    return render(request, "dashboard/home.html", {"base_url": base_url, "keys": keys[:5], "key_count": keys.count()})
+    return render(
+        request,
+        "dashboard/home.html",
+        {"base_url": base_url, "keys": keys[:5], "key_count": keys.count()},
+    )

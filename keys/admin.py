@@ -6,6 +6,7 @@ from django.utils.cache import add_never_cache_headers
 
 from keys import services
 from keys.models import ApiKey
+from keys.selectors import key_label_taken
 
 
 class StatusFilter(admin.SimpleListFilter):
@@ -34,6 +35,20 @@ class ApiKeyAdminForm(forms.ModelForm):
         except ValidationError as exc:
             raise ValidationError(exc.message_dict["label"]) from None
 
+    def clean(self):
+        cleaned = super().clean()
+        # The partial unique index involves deleted_at, which this form leaves out, so
+        # Django's own constraint check skips it: ask the same question the service asks.
+        owner = cleaned.get("owner") if "owner" in self.fields else self.instance.owner
+        label = cleaned.get("label")
+        if (
+            owner
+            and label
+            and key_label_taken(owner=owner, label=label, exclude_pk=self.instance.pk)
+        ):
+            self.add_error("label", "This owner already has an active key with this label.")
+        return cleaned
+
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
@@ -48,12 +63,21 @@ class ApiKeyAdmin(admin.ModelAdmin):
     def get_fields(self, request, obj=None):
         if obj is None:
             return ["owner", "label", "rate_limit", "monthly_credits"]
-        return ["owner", "label", "masked", "rate_limit", "monthly_credits", *self.readonly_fields[1:]]
+        return [
+            "owner",
+            "label",
+            "masked",
+            "rate_limit",
+            "monthly_credits",
+            *self.readonly_fields[1:],
+        ]
 
     def get_readonly_fields(self, request, obj=None):
         if obj is not None:
             # A key belongs to its owner for life; a deleted key stays as it was.
-            extra = ["owner"] if obj.is_active else ["owner", "label", "rate_limit", "monthly_credits"]
+            extra = (
+                ["owner"] if obj.is_active else ["owner", "label", "rate_limit", "monthly_credits"]
+            )
             return [*self.readonly_fields, *extra]
         return []
 
@@ -69,7 +93,9 @@ class ApiKeyAdmin(admin.ModelAdmin):
     @admin.action(description="Delete selected keys", permissions=["change"])
     def delete_selected_keys(self, request, queryset):
         count = services.keys_delete(queryset=queryset)
-        self.message_user(request, f"Deleted {count} key(s). They can no longer be used.", messages.SUCCESS)
+        self.message_user(
+            request, f"Deleted {count} key(s). They can no longer be used.", messages.SUCCESS
+        )
 
     def save_model(self, request, obj, form, change):
         data = form.cleaned_data

@@ -21,6 +21,14 @@ def key_get_for_user(*, user, pk: int) -> ApiKey:
     return get_object_or_404(keys_visible_to(user), pk=pk)
 
 
+def key_label_taken(*, owner, label: str, exclude_pk: int | None = None) -> bool:
+    """Whether ``owner`` has another active key with this label, ignoring case."""
+    qs = ApiKey.objects.active().filter(owner=owner, label__iexact=label)
+    if exclude_pk is not None:
+        qs = qs.exclude(pk=exclude_pk)
+    return qs.exists()
+
+
 def key_authenticate(raw_key: str) -> ApiKey | None:
     """The active key whose digest matches ``raw_key``, or None. One indexed query."""
     if not crypto.looks_like_key(raw_key):

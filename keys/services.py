@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from keys import crypto
 from keys.models import ApiKey
+from keys.selectors import key_label_taken
 
 DUPLICATE_LABEL = "You already have an active key with this label."
 
@@ -24,17 +25,10 @@ def label_clean(label: str) -> str:
     return label
 
 
-def _label_taken(*, owner, label: str, exclude_pk: int | None = None) -> bool:
-    qs = ApiKey.objects.active().filter(owner=owner, label__iexact=label)
-    if exclude_pk is not None:
-        qs = qs.exclude(pk=exclude_pk)
-    return qs.exists()
-
-
 def _save_checked(key: ApiKey, **save_kwargs) -> None:
     """Validate the fields and save; the unique index settles a race between two saves."""
     key.full_clean(exclude=["owner"], validate_unique=False, validate_constraints=False)
-    if key.is_active and _label_taken(owner=key.owner, label=key.label, exclude_pk=key.pk):
+    if key.is_active and key_label_taken(owner=key.owner, label=key.label, exclude_pk=key.pk):
         raise ValidationError({"label": DUPLICATE_LABEL})
     try:
         with transaction.atomic():

@@ -66,7 +66,11 @@ def key_create(request):
 @require_http_methods(["GET", "POST"])
 def key_edit(request, pk: int):
     key = selectors.key_get_for_user(user=request.user, pk=pk)
-    initial = {"label": key.label, "rate_limit": key.rate_limit, "monthly_credits": key.monthly_credits}
+    initial = {
+        "label": key.label,
+        "rate_limit": key.rate_limit,
+        "monthly_credits": key.monthly_credits,
+    }
     form = KeyEditForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:

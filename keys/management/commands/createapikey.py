@@ -22,7 +22,9 @@ class Command(BaseCommand):
         parser.add_argument("--owner", required=True, help="username of the key's owner")
         parser.add_argument("--label", required=True, help="what the key is for")
         parser.add_argument("--rate-limit", type=_limit, default=None, help="requests per minute")
-        parser.add_argument("--monthly-credits", type=_limit, default=None, help="monthly call credits")
+        parser.add_argument(
+            "--monthly-credits", type=_limit, default=None, help="monthly call credits"
+        )
 
     def handle(self, *args, owner, label, rate_limit, monthly_credits, **options):
         User = get_user_model()

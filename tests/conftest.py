@@ -1,0 +1,54 @@
+"""Shared users: the owner of a key, a teammate who must not see it, and a staff member."""
+
+import pytest
+
+from keys.services import key_create
+
+PASSWORD = "correct-horse-battery-staple"
+
+
+@pytest.fixture
+def owner(django_user_model):
+    return django_user_model.objects.create_user("alice", "alice@example.com", PASSWORD)
+
+
+@pytest.fixture
+def teammate(django_user_model):
+    return django_user_model.objects.create_user("bob", "bob@example.com", PASSWORD)
+
+
+@pytest.fixture
+def staff(django_user_model):
+    return django_user_model.objects.create_user(
+        "carol", "carol@example.com", PASSWORD, is_staff=True, is_superuser=True
+    )
+
+
+@pytest.fixture
+def owner_key(owner):
+    """An active key of the owner's, with its raw value: (ApiKey, raw)."""
+    return key_create(owner=owner, label="pricing bot")
+
+
+@pytest.fixture
+def owner_client(client, owner):
+    client.force_login(owner)
+    return client
+
+
+@pytest.fixture
+def teammate_client(client, teammate):
+    client.force_login(teammate)
+    return client
+
+
+@pytest.fixture
+def staff_client(client, staff):
+    client.force_login(staff)
+    return client
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # PBKDF2 at production strength costs ~0.3 s a user; the tests are not about hashing.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
