@@ -25,8 +25,11 @@ install-test: $(VENV)/.installed-test
 migrate: install
 	$(BIN)/python manage.py migrate --noinput -v 0
 
-run: migrate
+# Collect again only when our own static files or the installed packages changed.
+staticfiles/staticfiles.json: $(VENV)/.installed $(shell find static -type f)
 	$(BIN)/python manage.py collectstatic --noinput -v 0
+
+run: migrate staticfiles/staticfiles.json
 	$(BIN)/python manage.py ensureadmin
 	exec $(BIN)/gunicorn -c python:dashboard.gunicorn_conf dashboard.wsgi
 
