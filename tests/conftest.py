@@ -52,3 +52,17 @@ def staff_client(client, staff):
 def _fast_password_hashing(settings):
     # PBKDF2 at production strength costs ~0.3 s a user; the tests are not about hashing.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _static_from_sources(settings):
+    """Render static URLs from the source tree under their plain names.
+
+    Production uses WhiteNoise's manifest storage, which needs ``collectstatic`` first and
+    renders hashed names that only exist in STATIC_ROOT. Tests must not depend on whether
+    (or how long ago) a ``make run`` collected them; the live server serves the sources.
+    """
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
