@@ -131,3 +131,38 @@ def database(name: str, data_dir: Path) -> dict:
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
     return config
+
+
+def env_float(name: str, default: float, *, minimum: float, maximum: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a number") from None
+    if not minimum <= value <= maximum:
+        raise SettingsError(f"{name}={raw!r} must be between {minimum:g} and {maximum:g}")
+    return value
+
+
+def env_url(name: str, default: str, *, schemes: tuple[str, ...]) -> str:
+    """A URL with one of ``schemes`` and a host, without a trailing slash."""
+    from urllib.parse import urlsplit
+
+    value = env_str(name) or default
+    if not value:
+        return ""
+    parts = urlsplit(value)
+    if parts.scheme not in schemes or not (parts.netloc or parts.scheme == "unix"):
+        raise SettingsError(f"{name}={value!r} must be a {' or '.join(schemes)} URL with a host")
+    return value.rstrip("/")
+
+
+def env_header_name(name: str, default: str) -> str:
+    import re
+
+    value = env_str(name) or default
+    if not re.fullmatch(r"[A-Za-z0-9-]+", value):
+        raise SettingsError(f"{name}={value!r} is not an HTTP header name")
+    return value

@@ -9,9 +9,12 @@ from pathlib import Path
 from dashboard.env import (
     database,
     env_bool,
+    env_float,
+    env_header_name,
     env_list,
     env_str,
     env_time_zone,
+    env_url,
     secret_key,
 )
 
@@ -41,6 +44,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: answers /api/v3/ itself, so proxied calls skip sessions, CSRF and templates.
+    "usage.proxy.ProxyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -79,6 +84,19 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# The metering proxy's upstream: where calls go, and the team's real key they carry.
+UPSTREAM_URL = env_url(
+    "UPSTREAM_URL", "https://pro-api.coingecko.com/api/v3", schemes=("http", "https")
+)
+UPSTREAM_API_KEY = env_str("UPSTREAM_API_KEY")
+UPSTREAM_KEY_HEADER = env_header_name("UPSTREAM_KEY_HEADER", "x-cg-pro-api-key")
+UPSTREAM_TIMEOUT = env_float("UPSTREAM_TIMEOUT", 10.0, minimum=0.1, maximum=300)
+UPSTREAM_CONNECT_TIMEOUT = env_float("UPSTREAM_CONNECT_TIMEOUT", 3.05, minimum=0.1, maximum=60)
+
+# Set: the per-minute limiter keeps its windows in Redis instead of the database.
+REDIS_URL = env_url("REDIS_URL", "", schemes=("redis", "rediss", "unix"))
+REDIS_PREFIX = env_str("REDIS_PREFIX", "tollgate") or "tollgate"
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"

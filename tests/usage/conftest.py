@@ -1,0 +1,67 @@
+"""Fixtures for the proxy: a simulated upstream, a fresh limiter, a key to call with."""
+
+import uuid
+
+import pytest
+
+from usage.limits import get_limiter
+from usage.models import Plan
+from usage.simulator import SimulatedUpstream
+
+TEAM_KEY = "CG-team-upstream-key-0123456789"
+
+
+@pytest.fixture(scope="session")
+def _simulator():
+    with SimulatedUpstream(api_key=TEAM_KEY) as sim:
+        yield sim
+
+
+@pytest.fixture
+def upstream(_simulator, settings):
+    """The simulated CoinGecko, reset, with Tollgate pointed at it and holding the team key."""
+    _simulator.reset()
+    settings.UPSTREAM_URL = _simulator.url
+    settings.UPSTREAM_API_KEY = TEAM_KEY
+    settings.UPSTREAM_KEY_HEADER = "x-cg-pro-api-key"
+    return _simulator
+
+
+@pytest.fixture(autouse=True)
+def _fresh_limiter(settings):
+    """Each test its own Redis key space (when REDIS_URL is set) and a new limiter object."""
+    settings.REDIS_PREFIX = f"tollgate-test-{uuid.uuid4().hex}"
+    get_limiter.cache_clear()
+    yield
+    get_limiter.cache_clear()
+
+
+@pytest.fixture
+def plan(db):
+    """The team's plan, small enough to run out of in a test."""
+    plan = Plan.load()
+    plan.name = "Analyst"
+    plan.monthly_credits = 1000
+    plan.rate_limit = 100
+    plan.overage = False
+    plan.save()
+    return plan
+
+
+@pytest.fixture
+def api(client, owner_key, upstream, plan):
+    """Call the proxy as the owner's key would: api.get("/simple/price", ids="bitcoin")."""
+
+    class Api:
+        key, raw = owner_key
+
+        def get(self, path, *, raw_key=None, via="header", **params):
+            raw_key = self.raw if raw_key is None else raw_key
+            headers = {}
+            if via == "header":
+                headers["HTTP_X_CG_PRO_API_KEY"] = raw_key
+            elif via == "query":
+                params["x_cg_pro_api_key"] = raw_key
+            return client.get(f"/api/v3{path}", params, **headers)
+
+    return Api()

@@ -1,0 +1,202 @@
+"""The ledger: admit a call against the limits before forwarding, record it after.
+
+``admit`` runs in one transaction: the per-minute windows (database limiter) and a
+monthly credit reserved for the key and for the plan. ``record`` runs in a second one:
+the call's row, its hour counter, a credit given back when the upstream did not answer
+2xx, overage counted when it did, and the key's last-used time. The proxy calls
+``record`` before it returns the answer, so a killed server never loses an answered call.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import connection, transaction
+
+from usage import windows
+from usage.limits import UNLIMITED, MinuteDecision, get_limiter
+from usage.models import PLAN_REF, Outcome
+
+
+@dataclass(frozen=True, slots=True)
+class PlanLimits:
+    name: str
+    monthly_credits: int
+    rate_limit: int
+    overage: bool
+
+
+@dataclass(slots=True)
+class Admission:
+    outcome: str | None  # None: go ahead; else the refusal's outcome
+    minute: MinuteDecision | None
+    credit: bool = False  # a credit was reserved (for the key and the plan)
+    overage: bool = False  # past the credits with overage on
+
+
+def plan_limits() -> PlanLimits:
+    """One primary-key read; creates the default plan on a fresh database."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT name, monthly_credits, rate_limit, overage FROM usage_plan WHERE id = 1"
+        )
+        row = cursor.fetchone()
+    if row is None:
+        from usage.models import Plan
+
+        plan = Plan.load()
+        row = (plan.name, plan.monthly_credits, plan.rate_limit, plan.overage)
+    return PlanLimits(row[0], row[1], row[2], bool(row[3]))
+
+
+RESERVE = (
+    "INSERT INTO usage_monthusage (key_ref, month, credits_used, overage_calls) "
+    "VALUES (%s, %s, 1, 0) ON CONFLICT (key_ref, month) DO UPDATE "
+    "SET credits_used = usage_monthusage.credits_used + 1 "
+    "WHERE usage_monthusage.credits_used < %s RETURNING credits_used"
+)
+RELEASE = (
+    "UPDATE usage_monthusage SET credits_used = credits_used - 1 "
+    "WHERE key_ref IN (%s, %s) AND month = %s"
+)
+ADD_OVERAGE = (
+    "INSERT INTO usage_monthusage (key_ref, month, credits_used, overage_calls) "
+    "VALUES (%s, %s, 0, 1) ON CONFLICT (key_ref, month) DO UPDATE "
+    "SET overage_calls = usage_monthusage.overage_calls + 1"
+)
+ADD_HOUR = (
+    "INSERT INTO usage_hourusage (key_ref, hour, outcome, calls, credits, overage_calls, bytes) "
+    "VALUES (%s, %s, %s, 1, %s, %s, %s) ON CONFLICT (key_ref, hour, outcome) DO UPDATE SET "
+    "calls = usage_hourusage.calls + 1, credits = usage_hourusage.credits + excluded.credits, "
+    "overage_calls = usage_hourusage.overage_calls + excluded.overage_calls, "
+    "bytes = usage_hourusage.bytes + excluded.bytes"
+)
+INSERT_CALL = (
+    "INSERT INTO usage_call (at, key_id, method, path, query, status, outcome, credits, "
+    "overage, latency_ms, bytes) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id"
+)
+TOUCH_KEY = "UPDATE keys_apikey SET last_used_at = %s WHERE id = %s"
+ADD_BYTES_CALL = "UPDATE usage_call SET bytes = bytes + %s WHERE id = %s"
+ADD_BYTES_HOUR = (
+    "UPDATE usage_hourusage SET bytes = bytes + %s "
+    "WHERE key_ref = %s AND hour = %s AND outcome = %s"
+)
+
+
+def admit(*, key, plan: PlanLimits, now: datetime, charge: bool = True) -> Admission:
+    """Decide whether ``key`` may make a call now, reserving what it will use.
+
+    ``charge=False`` (ping, /key) counts against the rate limit but reserves no credit.
+    """
+    limiter = get_limiter()
+    key_rate = min(key.rate_limit or UNLIMITED, UNLIMITED)
+    if not limiter.in_transaction:
+        minute = limiter.admit(
+            key_ref=key.pk,
+            key_limit=key_rate,
+            plan_ref=PLAN_REF,
+            plan_limit=plan.rate_limit,
+            now=now,
+        )
+        if not minute.admitted:
+            return Admission(Outcome.RATE_LIMITED, minute)
+        if not charge:
+            return Admission(None, minute)
+    # SQLite: BEGIN IMMEDIATE (settings) takes the write lock up front, so two workers
+    # never both read a window as open. PostgreSQL: the upserts lock the rows they touch.
+    with transaction.atomic():
+        if limiter.in_transaction:
+            minute = limiter.admit(
+                key_ref=key.pk,
+                key_limit=key_rate,
+                plan_ref=PLAN_REF,
+                plan_limit=plan.rate_limit,
+                now=now,
+            )
+            if not minute.admitted:
+                return Admission(Outcome.RATE_LIMITED, minute)
+            if not charge:
+                return Admission(None, minute)
+        month = windows.month_start(now)
+        month_value = connection.ops.adapt_datefield_value(month)
+        with connection.cursor() as cursor:
+            cursor.execute(RESERVE, [key.pk, month_value, key.monthly_credits or UNLIMITED])
+            key_ok = cursor.fetchone() is not None
+            plan_ok = False
+            if key_ok:
+                cursor.execute(RESERVE, [PLAN_REF, month_value, plan.monthly_credits])
+                plan_ok = cursor.fetchone() is not None
+                if not plan_ok:
+                    cursor.execute(
+                        "UPDATE usage_monthusage SET credits_used = credits_used - 1 "
+                        "WHERE key_ref = %s AND month = %s",
+                        [key.pk, month_value],
+                    )
+    if key_ok and plan_ok:
+        return Admission(None, minute, credit=True)
+    if plan.overage:
+        return Admission(None, minute, overage=True)
+    return Admission(Outcome.CREDITS_EXHAUSTED, minute)
+
+
+@dataclass(slots=True)
+class CallRecord:
+    at: datetime
+    key_id: int | None
+    method: str
+    path: str
+    query: str
+    status: int
+    outcome: str
+    latency_ms: float | None = None
+    bytes: int = 0
+
+
+def record(call: CallRecord, admission: Admission | None = None) -> int:
+    """Write the call's row and move its counters, in one transaction. Returns the row id."""
+    success = 200 <= call.status < 300
+    credit = bool(admission and admission.credit)
+    charged = 1 if credit and success else 0
+    overage = bool(admission and admission.overage and success)
+    key_ref = call.key_id or PLAN_REF
+    ops = connection.ops
+    at = ops.adapt_datetimefield_value(call.at)
+    hour = ops.adapt_datetimefield_value(windows.hour_start(call.at))
+    with transaction.atomic(), connection.cursor() as cursor:
+        if credit and not success:
+            month = ops.adapt_datefield_value(windows.month_start(call.at))
+            cursor.execute(RELEASE, [key_ref, PLAN_REF, month])
+        if overage:
+            month = ops.adapt_datefield_value(windows.month_start(call.at))
+            cursor.execute(ADD_OVERAGE, [key_ref, month])
+            cursor.execute(ADD_OVERAGE, [PLAN_REF, month])
+        cursor.execute(ADD_HOUR, [key_ref, hour, call.outcome, charged, int(overage), call.bytes])
+        cursor.execute(
+            INSERT_CALL,
+            [
+                at,
+                call.key_id,
+                call.method[:10],
+                call.path[:300],
+                call.query[:1000],
+                call.status,
+                call.outcome,
+                charged,
+                overage,
+                call.latency_ms,
+                call.bytes,
+            ],
+        )
+        call_id = cursor.fetchone()[0]
+        if call.key_id is not None:
+            cursor.execute(TOUCH_KEY, [at, call.key_id])
+    return call_id
+
+
+def add_bytes(*, call_id: int, call: CallRecord, extra: int) -> None:
+    """Add the bytes of a body that streamed out after its row was committed."""
+    if extra <= 0:
+        return
+    hour = connection.ops.adapt_datetimefield_value(windows.hour_start(call.at))
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(ADD_BYTES_CALL, [extra, call_id])
+        cursor.execute(ADD_BYTES_HOUR, [extra, call.key_id or PLAN_REF, hour, call.outcome])
