@@ -1,0 +1,59 @@
+from django.contrib import admin
+
+from usage.models import Call, HourUsage, MonthUsage, Plan
+
+
+@admin.register(Plan)
+class PlanAdmin(admin.ModelAdmin):
+    list_display = ["name", "monthly_credits", "rate_limit", "overage", "updated_at"]
+
+    def has_add_permission(self, request):
+        return not Plan.objects.exists()  # one plan, created on first use
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """The log and the counters are written by the proxy only: look, never touch."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Call)
+class CallAdmin(ReadOnlyAdmin):
+    list_display = [
+        "at",
+        "key",
+        "method",
+        "path",
+        "status",
+        "outcome",
+        "credits",
+        "overage",
+        "latency_ms",
+        "bytes",
+    ]
+    list_filter = ["outcome", "status", "overage", ("key", admin.RelatedOnlyFieldListFilter)]
+    list_select_related = ["key"]
+    date_hierarchy = "at"
+    show_full_result_count = False  # no COUNT(*) over the whole log on every page
+
+
+@admin.register(HourUsage)
+class HourUsageAdmin(ReadOnlyAdmin):
+    list_display = ["hour", "key_ref", "outcome", "calls", "credits", "overage_calls", "bytes"]
+    list_filter = ["outcome"]
+    date_hierarchy = "hour"
+
+
+@admin.register(MonthUsage)
+class MonthUsageAdmin(ReadOnlyAdmin):
+    list_display = ["month", "key_ref", "credits_used", "overage_calls"]

@@ -1,0 +1,42 @@
+"""Set the team's plan from a script: name, monthly credits, rate limit, overage."""
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+
+from usage.services import plan_update
+
+
+def _on_off(value: str) -> bool:
+    word = value.strip().lower()
+    if word in ("on", "true", "1", "yes"):
+        return True
+    if word in ("off", "false", "0", "no"):
+        return False
+    raise ValueError(value)
+
+
+_on_off.__name__ = "on|off"
+
+
+class Command(BaseCommand):
+    help = "Change the plan's name, monthly call credits, requests per minute or overage."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--name")
+        parser.add_argument("--monthly-credits", type=int)
+        parser.add_argument("--rate-limit", type=int, help="requests per minute")
+        parser.add_argument("--overage", type=_on_off, help="on or off")
+
+    def handle(self, *args, name, monthly_credits, rate_limit, overage, **options):
+        try:
+            plan = plan_update(
+                name=name, monthly_credits=monthly_credits, rate_limit=rate_limit, overage=overage
+            )
+        except ValidationError as exc:
+            raise CommandError(
+                "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
+            ) from None
+        self.stdout.write(
+            f"plan {plan.name!r}: {plan.monthly_credits} monthly call credits, "
+            f"{plan.rate_limit} requests per minute, overage {'on' if plan.overage else 'off'}"
+        )
