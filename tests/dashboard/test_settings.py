@@ -34,6 +34,10 @@ def manage(*args, tmp_path, **env):
         ("TIME_ZONE", "Mars/Olympus_Mons"),
         ("SECRET_KEY", "short"),
         ("ALLOWED_HOSTS", " , "),
+        ("UPSTREAM_URL", "ftp://pro-api.coingecko.com/api/v3"),
+        ("UPSTREAM_TIMEOUT", "soon"),
+        ("UPSTREAM_KEY_HEADER", "x cg key"),
+        ("REDIS_URL", "localhost:6379"),
     ],
 )
 def test_a_bad_value_stops_the_start_with_one_line_naming_it(tmp_path, name, value):
