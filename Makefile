@@ -41,3 +41,15 @@ lint: install-test
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache *.egg-info
+
+.PHONY: bench demo
+
+# Load-test the metering proxy against the simulated upstream (throwaway database).
+# Options: make bench DURATION=10 CONCURRENCY=8 (seconds per phase, connections).
+bench: install
+	$(BIN)/python bench/proxy.py
+
+# Tollgate in front of the simulated CoinGecko upstream, with a demo user, keys and some
+# traffic; set up like `make run` (./data unless DATA_DIR is set). Ctrl-C stops both.
+demo: migrate staticfiles/staticfiles.json
+	exec $(BIN)/python bench/demo.py

@@ -124,7 +124,9 @@ def database(name: str, data_dir: Path) -> dict:
         if config["ENGINE"] == "django.db.backends.postgresql" and not config.get("NAME"):
             raise SettingsError(f"{name} names no database: add it after the last slash")
     if config["ENGINE"] == "django.db.backends.sqlite3":
-        config["CONN_MAX_AGE"] = 0
+        # Each worker thread keeps its connection: opening one costs a file open and the
+        # PRAGMAs below, which would otherwise run on every proxied call.
+        config["CONN_MAX_AGE"] = 600
         config["OPTIONS"] = {
             "timeout": 20,
             "transaction_mode": "IMMEDIATE",
