@@ -19,3 +19,10 @@ accesslog = "-"
 # %(U)s is the path without its query string: clients may send their key as the query
 # parameter x_cg_pro_api_key, and a key must never reach a log line.
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'
+
+
+def post_worker_init(worker):
+    # The app (and so Django) is loaded: move SQLite's WAL checkpoints to a background thread.
+    from usage import checkpoint
+
+    checkpoint.start()

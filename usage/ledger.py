@@ -10,9 +10,8 @@ the call's row, its hour counter, a credit given back when the upstream did not 
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import connection, transaction
-
-from usage import windows
+from keys import crypto
+from usage import db, windows
 from usage.limits import UNLIMITED, MinuteDecision, get_limiter
 from usage.models import PLAN_REF, Outcome
 
@@ -33,13 +32,36 @@ class Admission:
     overage: bool = False  # past the credits with overage on
 
 
+@dataclass(frozen=True, slots=True)
+class KeyLimits:
+    pk: int
+    rate_limit: int | None
+    monthly_credits: int | None
+
+
+KEY_BY_DIGEST = (
+    "SELECT id, rate_limit, monthly_credits FROM keys_apikey "
+    "WHERE digest = %s AND deleted_at IS NULL"
+)
+
+
+def key_limits(raw_key: str) -> KeyLimits | None:
+    """The active key for ``raw_key`` with its own limits, or None. One indexed query.
+
+    The same rule as keys.selectors.key_authenticate, in plain SQL: building the ORM
+    query cost more than everything else the database does for a proxied call.
+    """
+    if not crypto.looks_like_key(raw_key):
+        return None
+    row = db.fetch_one(KEY_BY_DIGEST, [crypto.digest(raw_key)])
+    return KeyLimits(*row) if row else None
+
+
 def plan_limits() -> PlanLimits:
     """One primary-key read; creates the default plan on a fresh database."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT name, monthly_credits, rate_limit, overage FROM usage_plan WHERE id = 1"
-        )
-        row = cursor.fetchone()
+    row = db.fetch_one(
+        "SELECT name, monthly_credits, rate_limit, overage FROM usage_plan WHERE id = 1", []
+    )
     if row is None:
         from usage.models import Plan
 
@@ -57,6 +79,9 @@ RESERVE = (
 RELEASE = (
     "UPDATE usage_monthusage SET credits_used = credits_used - 1 "
     "WHERE key_ref IN (%s, %s) AND month = %s"
+)
+RELEASE_ONE = (
+    "UPDATE usage_monthusage SET credits_used = credits_used - 1 WHERE key_ref = %s AND month = %s"
 )
 ADD_OVERAGE = (
     "INSERT INTO usage_monthusage (key_ref, month, credits_used, overage_calls) "
@@ -88,49 +113,39 @@ def admit(*, key, plan: PlanLimits, now: datetime, charge: bool = True) -> Admis
     ``charge=False`` (ping, /key) counts against the rate limit but reserves no credit.
     """
     limiter = get_limiter()
-    key_rate = min(key.rate_limit or UNLIMITED, UNLIMITED)
-    if not limiter.in_transaction:
-        minute = limiter.admit(
-            key_ref=key.pk,
-            key_limit=key_rate,
-            plan_ref=PLAN_REF,
-            plan_limit=plan.rate_limit,
-            now=now,
-        )
+    limits = {
+        "key_ref": key.pk,
+        "key_limit": min(key.rate_limit or UNLIMITED, UNLIMITED),
+        "plan_ref": PLAN_REF,
+        "plan_limit": plan.rate_limit,
+        "now": now,
+    }
+    if not limiter.in_transaction:  # Redis: its own atomic script, before the transaction
+        minute = limiter.admit(**limits)
         if not minute.admitted:
             return Admission(Outcome.RATE_LIMITED, minute)
         if not charge:
             return Admission(None, minute)
     # SQLite: BEGIN IMMEDIATE (settings) takes the write lock up front, so two workers
-    # never both read a window as open. PostgreSQL: the upserts lock the rows they touch.
-    with transaction.atomic():
+    # never both read a window as open. PostgreSQL: the upserts lock the rows they touch,
+    # always the key's before the plan's, so two calls never wait for each other in a cycle.
+    with db.write() as cur:
         if limiter.in_transaction:
-            minute = limiter.admit(
-                key_ref=key.pk,
-                key_limit=key_rate,
-                plan_ref=PLAN_REF,
-                plan_limit=plan.rate_limit,
-                now=now,
-            )
+            minute = limiter.admit(cur=cur, **limits)
             if not minute.admitted:
                 return Admission(Outcome.RATE_LIMITED, minute)
             if not charge:
                 return Admission(None, minute)
-        month = windows.month_start(now)
-        month_value = connection.ops.adapt_datefield_value(month)
-        with connection.cursor() as cursor:
-            cursor.execute(RESERVE, [key.pk, month_value, key.monthly_credits or UNLIMITED])
-            key_ok = cursor.fetchone() is not None
-            plan_ok = False
-            if key_ok:
-                cursor.execute(RESERVE, [PLAN_REF, month_value, plan.monthly_credits])
-                plan_ok = cursor.fetchone() is not None
-                if not plan_ok:
-                    cursor.execute(
-                        "UPDATE usage_monthusage SET credits_used = credits_used - 1 "
-                        "WHERE key_ref = %s AND month = %s",
-                        [key.pk, month_value],
-                    )
+        month = db.date_param(windows.month_start(now))
+        db.run(cur, RESERVE, [key.pk, month, key.monthly_credits or UNLIMITED])
+        key_ok = cur.fetchone() is not None
+        plan_ok = False
+        if key_ok:
+            db.run(cur, RESERVE, [PLAN_REF, month, plan.monthly_credits])
+            plan_ok = cur.fetchone() is not None
+            if not plan_ok:
+                # Still inside the transaction that holds the key's row: nobody saw it.
+                db.run(cur, RELEASE_ONE, [key.pk, month])
     if key_ok and plan_ok:
         return Admission(None, minute, credit=True)
     if plan.overage:
@@ -158,19 +173,19 @@ def record(call: CallRecord, admission: Admission | None = None) -> int:
     charged = 1 if credit and success else 0
     overage = bool(admission and admission.overage and success)
     key_ref = call.key_id or PLAN_REF
-    ops = connection.ops
-    at = ops.adapt_datetimefield_value(call.at)
-    hour = ops.adapt_datetimefield_value(windows.hour_start(call.at))
-    with transaction.atomic(), connection.cursor() as cursor:
+    at = db.datetime_param(call.at)
+    hour = db.datetime_param(windows.hour_start(call.at))
+    with db.write() as cur:
         if credit and not success:
-            month = ops.adapt_datefield_value(windows.month_start(call.at))
-            cursor.execute(RELEASE, [key_ref, PLAN_REF, month])
+            month = db.date_param(windows.month_start(call.at))
+            db.run(cur, RELEASE, [key_ref, PLAN_REF, month])
         if overage:
-            month = ops.adapt_datefield_value(windows.month_start(call.at))
-            cursor.execute(ADD_OVERAGE, [key_ref, month])
-            cursor.execute(ADD_OVERAGE, [PLAN_REF, month])
-        cursor.execute(ADD_HOUR, [key_ref, hour, call.outcome, charged, int(overage), call.bytes])
-        cursor.execute(
+            month = db.date_param(windows.month_start(call.at))
+            db.run(cur, ADD_OVERAGE, [key_ref, month])
+            db.run(cur, ADD_OVERAGE, [PLAN_REF, month])
+        db.run(cur, ADD_HOUR, [key_ref, hour, call.outcome, charged, int(overage), call.bytes])
+        db.run(
+            cur,
             INSERT_CALL,
             [
                 at,
@@ -186,9 +201,9 @@ def record(call: CallRecord, admission: Admission | None = None) -> int:
                 call.bytes,
             ],
         )
-        call_id = cursor.fetchone()[0]
+        call_id = cur.fetchone()[0]
         if call.key_id is not None:
-            cursor.execute(TOUCH_KEY, [at, call.key_id])
+            db.run(cur, TOUCH_KEY, [at, call.key_id])
     return call_id
 
 
@@ -196,7 +211,7 @@ def add_bytes(*, call_id: int, call: CallRecord, extra: int) -> None:
     """Add the bytes of a body that streamed out after its row was committed."""
     if extra <= 0:
         return
-    hour = connection.ops.adapt_datetimefield_value(windows.hour_start(call.at))
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(ADD_BYTES_CALL, [extra, call_id])
-        cursor.execute(ADD_BYTES_HOUR, [extra, call.key_id or PLAN_REF, hour, call.outcome])
+    hour = db.datetime_param(windows.hour_start(call.at))
+    with db.write() as cur:
+        db.run(cur, ADD_BYTES_CALL, [extra, call_id])
+        db.run(cur, ADD_BYTES_HOUR, [extra, call.key_id or PLAN_REF, hour, call.outcome])

@@ -19,9 +19,8 @@ from datetime import datetime
 from functools import cache
 
 from django.conf import settings
-from django.db import connection
 
-from usage import windows
+from usage import db, windows
 
 # A key with no limit of its own is still counted (for "calls in the last minute").
 UNLIMITED = 2**31 - 1
@@ -63,29 +62,27 @@ class DatabaseLimiter:
 
     in_transaction = True
 
-    def admit(self, *, key_ref: int, key_limit: int, plan_ref: int, plan_limit: int, now: datetime):
+    def admit(self, *, cur, key_ref, key_limit, plan_ref, plan_limit, now: datetime):
+        """Run inside the caller's write transaction, on its cursor."""
         minute = windows.minute_index(now)
-        with connection.cursor() as cursor:
-            cursor.execute(self.UPSERT, [key_ref, minute, key_limit])
-            row = cursor.fetchone()
-            if row is None:
-                return _decision(False, key_limit, plan_limit, key_limit, 0, now)
-            key_calls = row[0]
-            cursor.execute(self.UPSERT, [plan_ref, minute, plan_limit])
-            plan_row = cursor.fetchone()
-            if plan_row is None:
-                # Still inside the transaction that holds the key's row: nobody saw it.
-                cursor.execute(self.UNDO, [key_ref, minute])
-                return _decision(False, key_limit, plan_limit, key_calls - 1, plan_limit, now)
-            if key_calls == 1:
-                # First call of this key's minute: sweep windows that can no longer matter.
-                cursor.execute(self.SWEEP, [minute - 2])
-            return _decision(True, key_limit, plan_limit, key_calls, plan_row[0], now)
+        db.run(cur, self.UPSERT, [key_ref, minute, key_limit])
+        row = cur.fetchone()
+        if row is None:
+            return _decision(False, key_limit, plan_limit, key_limit, 0, now)
+        key_calls = row[0]
+        db.run(cur, self.UPSERT, [plan_ref, minute, plan_limit])
+        plan_row = cur.fetchone()
+        if plan_row is None:
+            # Still inside the transaction that holds the key's row: nobody saw it.
+            db.run(cur, self.UNDO, [key_ref, minute])
+            return _decision(False, key_limit, plan_limit, key_calls - 1, plan_limit, now)
+        if key_calls == 1:
+            # First call of this key's minute: sweep windows that can no longer matter.
+            db.run(cur, self.SWEEP, [minute - 2])
+        return _decision(True, key_limit, plan_limit, key_calls, plan_row[0], now)
 
     def current(self, *, key_ref: int, now: datetime) -> int:
-        with connection.cursor() as cursor:
-            cursor.execute(self.COUNT, [key_ref, windows.minute_index(now)])
-            row = cursor.fetchone()
+        row = db.fetch_one(self.COUNT, [key_ref, windows.minute_index(now)])
         return row[0] if row else 0
 
 

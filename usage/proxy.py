@@ -6,7 +6,7 @@ sessions, CSRF, authentication middleware, URL resolving and templates entirely.
 Database round trips of a forwarded call (DB limiter; with Redis, steps 4-5 are one Redis
 script outside the transaction):
 
-  1. SELECT the key by digest (unique index)          - keys.selectors.key_authenticate
+  1. SELECT the key by digest (unique index)          - ledger.key_limits
   2. SELECT the plan (primary key)                    - ledger.plan_limits
   3. BEGIN; 4-5. minute windows of key and plan; 6-7. monthly credit of key and plan; COMMIT
   8. BEGIN; 9. hour counter; 10. call row; 11. key's last used; COMMIT   - ledger.record
@@ -17,13 +17,12 @@ Step 8-11 commits before the answer leaves, so a killed server never loses an an
 import json
 import logging
 
-import requests
 from django.core.exceptions import RequestDataTooBig
 from django.db import DatabaseError
 from django.http import HttpResponse, StreamingHttpResponse
 from django.http.request import RawPostDataException
+from urllib3.exceptions import HTTPError, ReadTimeoutError
 
-from keys.selectors import key_authenticate
 from usage import ledger, upstream, windows
 from usage.errors import error_response
 from usage.models import Outcome
@@ -135,7 +134,7 @@ def proxy(request, path: str):
     raw_key = client_key(meta)
     if not raw_key:
         return _refuse(call, Outcome.MISSING_KEY)
-    key = key_authenticate(raw_key)
+    key = ledger.key_limits(raw_key)
     if key is None:
         return _refuse(call, Outcome.INVALID_KEY)
     call.key_id = key.pk
@@ -180,25 +179,24 @@ def _forward(request, call: ledger.CallRecord, admission, upstream_path: str, bo
             body=body,
         )
         chunks, size, finished = _read_some(answer)
-    except requests.exceptions.ConnectTimeout:
-        return _refuse(call, Outcome.UPSTREAM_UNREACHABLE, admission)
-    except (requests.exceptions.Timeout, TimeoutError):
+    except ReadTimeoutError:
         return _refuse(call, Outcome.UPSTREAM_TIMEOUT, admission)
-    except (requests.exceptions.RequestException, OSError) as exc:
+    except (HTTPError, OSError) as exc:
+        # Connection refused, DNS, TLS, connect timeout, a connection cut mid-answer.
         logger.warning("proxy: upstream unreachable: %s", type(exc).__name__)
         return _refuse(call, Outcome.UPSTREAM_UNREACHABLE, admission)
     call.latency_ms = (windows.monotonic() - started) * 1000
-    call.status = answer.status_code
-    call.outcome = Outcome.OK if 200 <= answer.status_code < 300 else Outcome.UPSTREAM_ERROR
+    call.status = answer.status
+    call.outcome = Outcome.OK if 200 <= answer.status < 300 else Outcome.UPSTREAM_ERROR
     call.bytes = size
     call_id = ledger.record(call, admission)
     headers = upstream.response_headers(answer)
     if finished:
-        answer.close()
-        response = HttpResponse(b"".join(chunks), status=answer.status_code)
+        answer.release_conn()  # read to the end: the connection goes back to the pool
+        response = HttpResponse(b"".join(chunks), status=answer.status)
     else:
         response = StreamingHttpResponse(
-            _stream_rest(answer, chunks, call, call_id), status=answer.status_code
+            _stream_rest(answer, chunks, call, call_id), status=answer.status
         )
         declared = answer.headers.get("Content-Length")
         if declared and declared.isdigit():
@@ -213,7 +211,7 @@ def _forward(request, call: ledger.CallRecord, admission, upstream_path: str, bo
 def _read_some(answer):
     """Read the body up to BUFFER_LIMIT: (chunks, bytes read, whether it ended)."""
     chunks, size = [], 0
-    stream = answer.raw.stream(CHUNK, decode_content=False)
+    stream = answer.stream(CHUNK, decode_content=False)
     for chunk in stream:
         chunks.append(chunk)
         size += len(chunk)
@@ -234,7 +232,7 @@ def _stream_rest(answer, head, call, call_id):
         # The client already has the status line: all we can do is cut the body short.
         logger.warning("proxy: upstream body broke off after %s bytes", call.bytes + extra)
     finally:
-        answer.close()
+        answer.release_conn()
         try:
             ledger.add_bytes(call_id=call_id, call=call, extra=extra)
         except DatabaseError:

@@ -169,8 +169,21 @@ GLOBAL = _compact(
 )
 
 
-def _coin(coin_id, symbol, name, rank, image_id, price, market_cap, volume, high, low, change,
-          supply, updated):
+def _coin(
+    coin_id,
+    symbol,
+    name,
+    rank,
+    image_id,
+    price,
+    market_cap,
+    volume,
+    high,
+    low,
+    change,
+    supply,
+    updated,
+):
     return {
         "id": coin_id,
         "symbol": symbol,
@@ -198,14 +211,40 @@ def _coin(coin_id, symbol, name, rank, image_id, price, market_cap, volume, high
 
 COINS = {
     "bitcoin": _compact(
-        _coin("bitcoin", "btc", "Bitcoin", 1, 1, 70187, 1381651251183, 20154184933, 70215,
-              68060, 3.12502, 19675987, "2024-04-07T16:49:31.736Z")
+        _coin(
+            "bitcoin",
+            "btc",
+            "Bitcoin",
+            1,
+            1,
+            70187,
+            1381651251183,
+            20154184933,
+            70215,
+            68060,
+            3.12502,
+            19675987,
+            "2024-04-07T16:49:31.736Z",
+        )
     ),
     # Ethereum's numbers are illustrative, of the same day and magnitude; only its search
     # entry comes from the reference.
     "ethereum": _compact(
-        _coin("ethereum", "eth", "Ethereum", 2, 279, 3451.42, 414447262116, 10315618826,
-              3463.1, 3350.67, 2.01, 120075289, "2024-04-07T16:49:28.512Z")
+        _coin(
+            "ethereum",
+            "eth",
+            "Ethereum",
+            2,
+            279,
+            3451.42,
+            414447262116,
+            10315618826,
+            3463.1,
+            3350.67,
+            2.01,
+            120075289,
+            "2024-04-07T16:49:28.512Z",
+        )
     ),
 }
 
@@ -511,7 +550,11 @@ class _Handler(BaseHTTPRequestHandler):
     def _reply(self, status: int, body: bytes, extra: bytes = b"") -> None:
         close = b"Connection: close\r\n" if self.close_connection else b""
         head = b"%s%sContent-Length: %d\r\n%s%s\r\n" % (
-            _status_line(status), _JSON_TYPE, len(body), extra, close,
+            _status_line(status),
+            _JSON_TYPE,
+            len(body),
+            extra,
+            close,
         )
         self.wfile.write(head if self.command == "HEAD" else head + body)
         if self.server.state.verbose:
@@ -574,8 +617,7 @@ class _Handler(BaseHTTPRequestHandler):
         with state.lock:
             state.count += 1
             state.records.append(
-                (time.time(), self.command, path, query, headers, length, head,
-                 self.client_address)
+                (time.time(), self.command, path, query, headers, length, head, self.client_address)
             )
             switches = state.switches
             # Unauthenticated requests never reach CoinGecko's rate limiter, so they
@@ -598,7 +640,7 @@ class _Handler(BaseHTTPRequestHandler):
         elif switches.error_rate and random.random() < switches.error_rate:
             self._reply(switches.error_status, _error_body(switches.error_status))
         else:
-            self._route(path[len(API_ROOT):], query)
+            self._route(path[len(API_ROOT) :], query)
 
     def _route(self, sub, query):
         body = STATIC.get(sub)
@@ -606,7 +648,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(200, body)
             return
         if sub.startswith("/coins/"):
-            parts = sub[len("/coins/"):].split("/")
+            parts = sub[len("/coins/") :].split("/")
             if len(parts) == 1 and parts[0]:
                 body = COINS.get(parts[0])
             elif len(parts) == 2 and parts[1] == "market_chart":
