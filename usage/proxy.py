@@ -45,10 +45,11 @@ class ProxyMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        if not request.path_info.startswith(PREFIX):
+        path_info = request.path_info
+        if not path_info.startswith(PREFIX) and path_info != PREFIX[:-1]:
             return self.get_response(request)
         try:
-            response = proxy(request, request.path_info[len(PREFIX) :])
+            response = proxy(request, path_info[len(PREFIX) :])
         except DatabaseError:
             logger.exception("proxy: database error")
             response = _json(

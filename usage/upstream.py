@@ -46,6 +46,7 @@ DROP_RESPONSE_HEADERS = frozenset(
 # read it as "/").
 SEGMENT = re.compile(r"^[A-Za-z0-9\-._~!$&'()*+,;=:@]+$")
 SAFE_PATH_CHARS = "/-._~!$&'()*+,;=:@"
+SAFE_QUERY = re.compile(r"^[A-Za-z0-9&=+%/:,;@!$'()*?~\-._\[\]|]*$")
 
 
 class BadPath(ValueError):
@@ -74,16 +75,23 @@ def clean_path(path: str, raw_uri: str | None) -> str:
     return quote(path, safe=SAFE_PATH_CHARS)
 
 
+# Characters a well-formed query string already uses; anything else (spaces, quotes,
+# non-ASCII, control characters) is percent-encoded before it goes upstream.
+SAFE_QUERY_CHARS = "&=+%/:,;@!$'()*?~-._[]|"
+
+
 def strip_key_params(query: str) -> str:
-    """The raw query string without the client's key, other parameters untouched."""
-    if not query or "api_key" not in query.lower():
-        return query
-    kept = []
-    for item in query.split("&"):
-        name = unquote(item.split("=", 1)[0].replace("+", " ")).strip().lower()
-        if name not in KEY_PARAMS:
-            kept.append(item)
-    return "&".join(kept)
+    """The query string without the client's key, other parameters in their order."""
+    if query and "api_key" in query.lower():
+        kept = []
+        for item in query.split("&"):
+            name = unquote(item.split("=", 1)[0].replace("+", " ")).strip().lower()
+            if name not in KEY_PARAMS:
+                kept.append(item)
+        query = "&".join(kept)
+    if query and not SAFE_QUERY.match(query):
+        query = quote(query, safe=SAFE_QUERY_CHARS, encoding="latin-1")
+    return query
 
 
 _local = threading.local()

@@ -158,6 +158,19 @@ class TestBadInput:
         assert upstream.requests == []
         assert Call.objects.get().outcome == "bad_request"
 
+    def test_the_bare_root_is_a_json_400(self, client, api, upstream):
+        response = client.get("/api/v3", HTTP_X_CG_PRO_API_KEY=api.raw)
+        assert error(response) == (400, 400)
+
+    def test_a_raw_query_with_spaces_and_quotes_is_encoded_not_refused(self, client, api, upstream):
+        response = client.get(
+            "/api/v3/search",
+            HTTP_X_CG_PRO_API_KEY=api.raw,
+            QUERY_STRING='query=wrapped "bitcoin" \xc3\xa9',
+        )
+        assert response.status_code == 200
+        assert upstream.requests[-1]["query"] == "query=wrapped%20%22bitcoin%22%20%C3%A9"
+
     def test_an_encoded_slash_in_the_raw_request_line_is_400(self, client, api, upstream):
         response = client.get(
             "/api/v3/coins/bitcoin",
