@@ -252,9 +252,7 @@ def test_sdk_over_the_rate_limit_raises_rate_limit_error(sdk, client_key, upstre
     assert_raw_key_not_logged(raw)
 
 
-def test_sdk_retries_a_429_only_after_tollgates_retry_after(
-    sdk, client_key, upstream, monkeypatch
-):
+def test_sdk_retries_a_429_only_after_tollgates_retry_after(sdk, client_key, upstream, monkeypatch):
     """The SDK sleeps exactly Retry-After (when 0 < it <= 60 s) and then succeeds.
 
     Tollgate's Retry-After is the time to the next calendar minute, so the retry must land

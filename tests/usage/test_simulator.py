@@ -112,10 +112,14 @@ def test_without_a_configured_key_anything_passes(upstream):
 
 
 def test_requests_are_recorded_with_headers_query_and_body(keyed):
-    get(keyed, "/simple/price?ids=bitcoin&vs_currencies=usd",
-        headers={"X-CG-Pro-API-Key": KEY, "X-Trace": "t1"})
-    requests.post(keyed.url + "/ping", headers={"x-cg-pro-api-key": KEY},
-                  data=b"a" * 3000, timeout=10)
+    get(
+        keyed,
+        "/simple/price?ids=bitcoin&vs_currencies=usd",
+        headers={"X-CG-Pro-API-Key": KEY, "X-Trace": "t1"},
+    )
+    requests.post(
+        keyed.url + "/ping", headers={"x-cg-pro-api-key": KEY}, data=b"a" * 3000, timeout=10
+    )
 
     first, second = keyed.requests
     assert (first["method"], first["path"]) == ("GET", "/api/v3/simple/price")
@@ -230,12 +234,14 @@ def test_command_line_prints_its_url_and_stops_on_sigterm():
     )
     try:
         line = process.stdout.readline().strip()
-        match = re.fullmatch(r"simulated CoinGecko upstream on (http://127\.0\.0\.1:(\d+)/api/v3)",
-                             line)
+        match = re.fullmatch(
+            r"simulated CoinGecko upstream on (http://127\.0\.0\.1:(\d+)/api/v3)", line
+        )
         assert match, line
         assert int(match.group(2)) > 0
-        response = requests.get(match.group(1) + "/ping", headers={"x-cg-pro-api-key": KEY},
-                                timeout=10)
+        response = requests.get(
+            match.group(1) + "/ping", headers={"x-cg-pro-api-key": KEY}, timeout=10
+        )
         assert response.status_code == 200
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=10) == 0
