@@ -15,6 +15,10 @@ bind = f"{env_str('HOST') or '127.0.0.1'}:{port}"
 worker_class = "gthread"
 timeout = 60
 graceful_timeout = 20
+# gunicorn 27's control socket lives at one path per user (~/.gunicorn/gunicorn.ctl), so
+# several instances (tests, make bench, make demo beside make run) would take it from
+# each other. Tollgate doesn't use it.
+control_socket_disable = True
 accesslog = "-"
 # %(U)s is the path without its query string: clients may send their key as the query
 # parameter x_cg_pro_api_key, and a key must never reach a log line.
