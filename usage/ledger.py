@@ -12,6 +12,7 @@ from datetime import datetime
 
 from keys import crypto
 from usage import db, windows
+from usage.endpoints import endpoint_name
 from usage.limits import UNLIMITED, MinuteDecision, get_limiter
 from usage.models import PLAN_REF, Outcome
 
@@ -89,8 +90,10 @@ ADD_OVERAGE = (
     "SET overage_calls = usage_monthusage.overage_calls + 1"
 )
 ADD_HOUR = (
-    "INSERT INTO usage_hourusage (key_ref, hour, outcome, calls, credits, overage_calls, bytes) "
-    "VALUES (%s, %s, %s, 1, %s, %s, %s) ON CONFLICT (key_ref, hour, outcome) DO UPDATE SET "
+    "INSERT INTO usage_hourusage "
+    "(key_ref, hour, endpoint, outcome, calls, credits, overage_calls, bytes) "
+    "VALUES (%s, %s, %s, %s, 1, %s, %s, %s) "
+    "ON CONFLICT (key_ref, hour, endpoint, outcome) DO UPDATE SET "
     "calls = usage_hourusage.calls + 1, credits = usage_hourusage.credits + excluded.credits, "
     "overage_calls = usage_hourusage.overage_calls + excluded.overage_calls, "
     "bytes = usage_hourusage.bytes + excluded.bytes"
@@ -103,7 +106,7 @@ TOUCH_KEY = "UPDATE keys_apikey SET last_used_at = %s WHERE id = %s"
 ADD_BYTES_CALL = "UPDATE usage_call SET bytes = bytes + %s WHERE id = %s"
 ADD_BYTES_HOUR = (
     "UPDATE usage_hourusage SET bytes = bytes + %s "
-    "WHERE key_ref = %s AND hour = %s AND outcome = %s"
+    "WHERE key_ref = %s AND hour = %s AND endpoint = %s AND outcome = %s"
 )
 
 
@@ -183,7 +186,12 @@ def record(call: CallRecord, admission: Admission | None = None) -> int:
             month = db.date_param(windows.month_start(call.at))
             db.run(cur, ADD_OVERAGE, [key_ref, month])
             db.run(cur, ADD_OVERAGE, [PLAN_REF, month])
-        db.run(cur, ADD_HOUR, [key_ref, hour, call.outcome, charged, int(overage), call.bytes])
+        endpoint = endpoint_name(call.path)
+        db.run(
+            cur,
+            ADD_HOUR,
+            [key_ref, hour, endpoint, call.outcome, charged, int(overage), call.bytes],
+        )
         db.run(
             cur,
             INSERT_CALL,
@@ -214,4 +222,8 @@ def add_bytes(*, call_id: int, call: CallRecord, extra: int) -> None:
     hour = db.datetime_param(windows.hour_start(call.at))
     with db.write() as cur:
         db.run(cur, ADD_BYTES_CALL, [extra, call_id])
-        db.run(cur, ADD_BYTES_HOUR, [extra, call.key_id or PLAN_REF, hour, call.outcome])
+        db.run(
+            cur,
+            ADD_BYTES_HOUR,
+            [extra, call.key_id or PLAN_REF, hour, endpoint_name(call.path), call.outcome],
+        )

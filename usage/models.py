@@ -92,10 +92,14 @@ class Call(models.Model):
 
 
 class HourUsage(models.Model):
-    """Calls per key per UTC hour and outcome: the report's unit of time."""
+    """Calls per key per UTC hour, endpoint and outcome: the report's unit of time.
+
+    Whole UTC hours let the report cut days exactly in any whole-hour time zone.
+    """
 
     key_ref = models.BigIntegerField()
     hour = models.DateTimeField()
+    endpoint = models.CharField(max_length=100, help_text="e.g. /coins/{id}/market_chart")
     outcome = models.CharField(max_length=24, choices=Outcome.choices)
     calls = models.PositiveIntegerField(default=0)
     credits = models.PositiveIntegerField(default=0)
@@ -104,12 +108,14 @@ class HourUsage(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["key_ref", "hour", "outcome"], name="hourusage_unique")
+            models.UniqueConstraint(
+                fields=["key_ref", "hour", "endpoint", "outcome"], name="hourusage_unique"
+            )
         ]
-        indexes = [models.Index(fields=["hour"])]
+        indexes = [models.Index(fields=["hour", "key_ref"])]
 
     def __str__(self) -> str:
-        return f"key {self.key_ref} {self.hour:%Y-%m-%d %H}:00 {self.outcome}: {self.calls}"
+        return f"key {self.key_ref} {self.hour:%Y-%m-%d %H}:00 {self.endpoint} {self.outcome}"
 
 
 class MonthUsage(models.Model):

@@ -4,13 +4,14 @@ This is the one place that scans the whole log, on purpose. Run it when the prox
 idle: a call in flight has reserved a credit that has no row yet.
 """
 
-from collections import Counter
+from collections import Counter, defaultdict
 from datetime import UTC
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import Coalesce, TruncHour, TruncMonth
 
+from usage.endpoints import endpoint_name
 from usage.models import PLAN_REF, Call, HourUsage, MonthUsage
 
 
@@ -19,21 +20,24 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         problems = []
-        expected_hours = {
-            (row["ref"], row["h"], row["outcome"]): (row["n"], row["cr"], row["ov"], row["b"])
-            for row in Call.objects.annotate(
-                ref=Coalesce("key_id", PLAN_REF), h=TruncHour("at", tzinfo=UTC)
-            )
-            .values("ref", "h", "outcome")
+        # Grouped by path in SQL, then by endpoint name here (the name is computed in Python).
+        expected_hours = defaultdict(lambda: [0, 0, 0, 0])
+        for row in (
+            Call.objects.annotate(ref=Coalesce("key_id", PLAN_REF), h=TruncHour("at", tzinfo=UTC))
+            .values("ref", "h", "path", "outcome")
             .annotate(
                 n=Count("id"),
                 cr=Sum("credits"),
                 ov=Count("id", filter=Q(overage=True)),
                 b=Sum("bytes"),
             )
-        }
+        ):
+            slot = (row["ref"], row["h"], endpoint_name(row["path"]), row["outcome"])
+            for i, name in enumerate(("n", "cr", "ov", "b")):
+                expected_hours[slot][i] += row[name]
+        expected_hours = {slot: tuple(values) for slot, values in expected_hours.items()}
         actual_hours = {
-            (row.key_ref, row.hour, row.outcome): (
+            (row.key_ref, row.hour, row.endpoint, row.outcome): (
                 row.calls,
                 row.credits,
                 row.overage_calls,
