@@ -7,6 +7,7 @@ from dashboard import views
 urlpatterns = [
     path("", views.home, name="home"),
     path("keys/", include("keys.urls")),
+    path("usage/", include("usage.urls")),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path(

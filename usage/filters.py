@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from django import forms
 from django.conf import settings
+from django.db.models import F
 
 from keys.models import ApiKey
 from usage import windows
@@ -94,7 +95,8 @@ def period_for_timeframe(code: str, now: datetime) -> Period:
 
 def keys_for_reports(user):
     """The keys a user may report on: their own (staff: everyone's), deleted ones included."""
-    qs = ApiKey.objects.select_related("owner").order_by("deleted_at", "label", "id")
+    active_first = F("deleted_at").asc(nulls_first=True)
+    qs = ApiKey.objects.select_related("owner").order_by(active_first, "label", "id")
     return qs if user.is_staff else qs.filter(owner=user)
 
 
@@ -141,7 +143,10 @@ class UsageFilterForm(forms.Form):
             elif (end - start).days + 1 > MAX_RANGE_DAYS:
                 self.add_error("end", f"A range covers at most {MAX_RANGE_DAYS} days.")
             else:
-                cleaned["period"] = period_for_dates(start, end)
+                try:
+                    cleaned["period"] = period_for_dates(start, end)
+                except OverflowError:  # year 1 or 9999 pushed past the calendar's end
+                    self.add_error("end", "That date is out of range.")
         else:
             cleaned["period"] = period_for_timeframe(timeframe or DEFAULT_TIMEFRAME, self.now)
         chosen = {int(pk) for pk in cleaned.get("keys") or []}

@@ -124,7 +124,8 @@ return {1, k, p}
         return _decision(bool(admitted), key_limit, plan_limit, key_calls, plan_calls, now)
 
     def current(self, *, key_ref: int, now: datetime) -> int:
-        value = self.client.get(self._key(key_ref, windows.minute_index(now)))
+        ref = "plan" if key_ref == 0 else key_ref  # the plan's window (see admit)
+        value = self.client.get(self._key(ref, windows.minute_index(now)))
         return int(value or 0)
 
 
@@ -134,3 +135,9 @@ def get_limiter():
     if settings.REDIS_URL:
         return RedisLimiter(settings.REDIS_URL, prefix=settings.REDIS_PREFIX)
     return DatabaseLimiter()
+
+
+def calls_this_minute(*, key_refs: list[int], now: datetime) -> dict[int, int]:
+    """Calls admitted in the current minute for each key ref (PLAN_REF: the whole plan)."""
+    limiter = get_limiter()
+    return {ref: limiter.current(key_ref=ref, now=now) for ref in key_refs}

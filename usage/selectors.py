@@ -107,3 +107,46 @@ def usage_breakdown(*, key_refs: list[int], period, field: str) -> list[dict]:
         .annotate(calls=Sum("calls"), credits=Sum("credits"), overage_calls=Sum("overage_calls"))
         .order_by("-calls", field)
     )
+
+
+@dataclass
+class KeyReport:
+    key: object
+    calls: int  # this month: credited calls plus overage calls
+    overage_calls: int
+    remaining: int
+    rate_limit: int
+    monthly_credits: int
+
+
+def month_report(*, keys, plan, now: datetime) -> tuple[KeyReport, list[KeyReport]]:
+    """This month's figures for the plan and for each of ``keys``, from the month counters.
+
+    A key's remaining calls are the smaller of what its own credits and the plan's leave.
+    """
+    totals = month_totals(key_refs=[PLAN_REF, *(key.pk for key in keys)], now=now)
+    plan_used, plan_overage = totals.get(PLAN_REF, (0, 0))
+    plan_remaining = max(0, plan.monthly_credits - plan_used)
+    plan_row = KeyReport(
+        key=None,
+        calls=plan_used + plan_overage,
+        overage_calls=plan_overage,
+        remaining=plan_remaining,
+        rate_limit=plan.rate_limit,
+        monthly_credits=plan.monthly_credits,
+    )
+    rows = []
+    for key in keys:
+        used, overage = totals.get(key.pk, (0, 0))
+        credits = min(key.monthly_credits or plan.monthly_credits, plan.monthly_credits)
+        rows.append(
+            KeyReport(
+                key=key,
+                calls=used + overage,
+                overage_calls=overage,
+                remaining=min(max(0, credits - used), plan_remaining),
+                rate_limit=min(key.rate_limit or plan.rate_limit, plan.rate_limit),
+                monthly_credits=credits,
+            )
+        )
+    return plan_row, rows

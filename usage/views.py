@@ -1,0 +1,92 @@
+"""The console's "API Usage Report": this month's figures, a live minute, and the history.
+
+Everything here reads counters (month, hour and minute), never the call log.
+"""
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from keys.selectors import keys_visible_to
+from usage import windows
+from usage.charts import day_bars
+from usage.filters import UsageFilterForm, period_for_timeframe
+from usage.limits import calls_this_minute
+from usage.models import PLAN_REF, Plan
+from usage.selectors import month_report, usage_breakdown, usage_by_day
+
+
+def _team_refs() -> list[int]:
+    # The team's totals: every key that ever called, deleted or not, and calls with no key.
+    from keys.models import ApiKey
+
+    return [PLAN_REF, *ApiKey.objects.values_list("pk", flat=True)]
+
+
+@login_required
+@require_GET
+def report(request):
+    now = windows.utc_now()
+    plan = Plan.load()
+    keys = list(keys_visible_to(request.user))
+    plan_row, key_rows = month_report(keys=keys, plan=plan, now=now)
+    month = period_for_timeframe("this_month", now)
+    days = usage_by_day(key_refs=_team_refs(), period=month)
+    context = {
+        "plan": plan,
+        "plan_row": plan_row,
+        "key_rows": key_rows,
+        "month": month,
+        "chart": day_bars(days),
+        "live": _live_context(request, keys, now),
+    }
+    return render(request, "usage/report.html", context)
+
+
+def _live_context(request, keys, now) -> dict:
+    counts = calls_this_minute(key_refs=[PLAN_REF, *(key.pk for key in keys)], now=now)
+    return {
+        "plan_calls": counts[PLAN_REF],
+        "keys": [(key, counts[key.pk]) for key in keys],
+        "at": now,
+    }
+
+
+@login_required
+@require_GET
+def live(request):
+    """The "calls this minute" figures, polled by htmx every few seconds."""
+    keys = list(keys_visible_to(request.user))
+    context = {"plan": Plan.load(), "live": _live_context(request, keys, windows.utc_now())}
+    return render(request, "usage/_live.html", context)
+
+
+@login_required
+@require_GET
+def history(request):
+    form = UsageFilterForm(request.GET or None, user=request.user)
+    context = {"form": form, "query": request.GET.urlencode(), "time_zone": settings.TIME_ZONE}
+    if not request.GET:
+        form = UsageFilterForm({"timeframe": "this_month"}, user=request.user)
+        context["form"] = form
+    if form.is_valid():
+        period = form.cleaned_data["period"]
+        refs = [key.pk for key in form.cleaned_data["selected_keys"]]
+        days = usage_by_day(key_refs=refs, period=period)
+        context.update(
+            period=period,
+            days=days,
+            chart=day_bars(days),
+            totals=_sum_days(days),
+            by_endpoint=usage_breakdown(key_refs=refs, period=period, field="endpoint"),
+            by_outcome=usage_breakdown(key_refs=refs, period=period, field="outcome"),
+            selected_keys=form.cleaned_data["selected_keys"],
+        )
+    template = "usage/_history.html" if request.htmx else "usage/history.html"
+    return render(request, template, context)
+
+
+def _sum_days(days) -> dict:
+    fields = ("calls", "credits", "overage_calls", "ok", "errors", "rate_limited", "refused")
+    return {field: sum(getattr(day, field) for day in days) for field in fields}
