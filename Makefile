@@ -53,3 +53,11 @@ bench: install
 # traffic; set up like `make run` (./data unless DATA_DIR is set). Ctrl-C stops both.
 demo: migrate staticfiles/staticfiles.json
 	exec $(BIN)/python bench/demo.py
+
+.PHONY: bench-report
+
+# The usage report on a big call log (seedusage): page times, CSV export speed and the
+# export command's memory at 1M and 10M calls, each on a throwaway database (a scratch
+# one beside DATABASE_URL when it is PostgreSQL). Quick run: make bench-report SIZES=100000
+bench-report: install
+	$(BIN)/python bench/report.py
