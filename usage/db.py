@@ -9,7 +9,7 @@ the rest of the project see ordinary Django transactions.
 import threading
 from contextlib import contextmanager, nullcontext
 from datetime import date, datetime
-from functools import cache
+from functools import lru_cache
 
 from django.db import connection, transaction
 
@@ -20,7 +20,7 @@ from django.db import connection, transaction
 _sqlite_writers = threading.Lock()
 
 
-@cache
+@lru_cache(maxsize=512)
 def _placeholders(vendor: str, statement: str) -> str:
     return statement.replace("%s", "?") if vendor == "sqlite" else statement
 
@@ -39,6 +39,15 @@ def fetch_one(statement: str, params):
     try:
         run(cur, statement, params)
         return cur.fetchone()
+    finally:
+        cur.close()
+
+
+def fetch_all(statement: str, params) -> list:
+    cur = cursor()
+    try:
+        run(cur, statement, params)
+        return cur.fetchall()
     finally:
         cur.close()
 

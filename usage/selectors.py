@@ -1,11 +1,11 @@
 """Reads of usage: counters only, never a scan of the call log."""
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 from django.db.models import Sum
 
-from usage import windows
+from usage import db, windows
 from usage.filters import team_zone
 from usage.models import PLAN_REF, HourUsage, MonthUsage, Outcome
 
@@ -78,24 +78,36 @@ def _add(totals: DayTotals, outcome: str, calls: int, credits: int, overage: int
             totals.rate_limited += calls
 
 
+BY_HOUR_AND_OUTCOME = (
+    "SELECT hour, outcome, SUM(calls), SUM(credits), SUM(overage_calls) FROM usage_hourusage "
+    "WHERE hour >= %s AND hour < %s AND key_ref IN ({refs}) GROUP BY hour, outcome"
+)
+
+
 def usage_by_day(*, key_refs: list[int], period) -> list[DayTotals]:
     """One row per local day of ``period``, from the hour counters (never the call log).
 
-    Grouped by UTC hour in SQL (an index range scan, a few hundred rows back per month),
-    then folded into the team's local days here, which works for any whole-hour zone.
+    Grouped by UTC hour in SQL (an index range scan), then folded into the team's local
+    days here, which is exact for any whole-hour zone. Plain SQL: at a year of traffic the
+    ORM's per-row datetime conversion cost more than the query.
     """
     zone = team_zone()
     days = {day: DayTotals(day) for day in period.days}
-    rows = (
-        HourUsage.objects.filter(key_ref__in=key_refs, hour__gte=period.start, hour__lt=period.end)
-        .values_list("hour", "outcome")
-        .annotate(Sum("calls"), Sum("credits"), Sum("overage_calls"))
-        .order_by()
-    )
-    for hour, outcome, calls, credits, overage in rows:
-        day = days.get(hour.astimezone(zone).date())
+    if not key_refs:
+        return list(days.values())
+    local_day = {}
+    statement = BY_HOUR_AND_OUTCOME.format(refs=", ".join(["%s"] * len(key_refs)))
+    params = [db.datetime_param(period.start), db.datetime_param(period.end), *key_refs]
+    for hour, outcome, calls, credits, overage in db.fetch_all(statement, params):
+        day_of = local_day.get(hour)
+        if day_of is None:
+            moment = hour if isinstance(hour, datetime) else datetime.fromisoformat(hour)
+            day_of = local_day[hour] = (
+                moment.replace(tzinfo=moment.tzinfo or UTC).astimezone(zone).date()
+            )
+        day = days.get(day_of)
         if day is not None:
-            _add(day, outcome, calls, credits, overage)
+            _add(day, outcome, int(calls), int(credits), int(overage))
     return list(days.values())
 
 
