@@ -14,7 +14,7 @@ from usage.charts import day_bars
 from usage.filters import UsageFilterForm, period_for_timeframe
 from usage.limits import calls_this_minute
 from usage.models import PLAN_REF, Plan
-from usage.selectors import month_report, usage_breakdown, usage_by_day
+from usage.selectors import month_report, usage_breakdowns, usage_by_day
 
 
 def _team_refs() -> list[int]:
@@ -79,8 +79,7 @@ def history(request):
             days=days,
             chart=day_bars(days),
             totals=_sum_days(days),
-            by_endpoint=usage_breakdown(key_refs=refs, period=period, field="endpoint"),
-            by_outcome=usage_breakdown(key_refs=refs, period=period, field="outcome"),
+            breakdowns=usage_breakdowns(key_refs=refs, period=period),
             selected_keys=form.cleaned_data["selected_keys"],
         )
     template = "usage/_history.html" if request.htmx else "usage/history.html"

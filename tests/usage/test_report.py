@@ -156,10 +156,10 @@ class TestHistory:
         log(b, NOW, path="/ping", credit=False)
         response = history(owner_client, keys=[a.pk], timeframe="7d")
         assert response.context["totals"]["calls"] == 2
-        assert [(r["endpoint"], r["calls"]) for r in response.context["by_endpoint"]] == [
-            ("/coins/{id}", 2)
-        ]
-        assert {r["outcome"]: r["calls"] for r in response.context["by_outcome"]} == {
+        assert [
+            (r["endpoint"], r["calls"]) for r in response.context["breakdowns"]["endpoint"]
+        ] == [("/coins/{id}", 2)]
+        assert {r["outcome"]: r["calls"] for r in response.context["breakdowns"]["outcome"]} == {
             "ok": 1,
             "rate_limited": 1,
         }
