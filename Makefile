@@ -59,5 +59,5 @@ demo: migrate staticfiles/staticfiles.json
 # The usage report on a big call log (seedusage): page times, CSV export speed and the
 # export command's memory at 1M and 10M calls, each on a throwaway database (a scratch
 # one beside DATABASE_URL when it is PostgreSQL). Quick run: make bench-report SIZES=100000
-bench-report: install
+bench-report: install staticfiles/staticfiles.json
 	$(BIN)/python bench/report.py
