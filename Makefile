@@ -31,7 +31,7 @@ staticfiles/staticfiles.json: $(VENV)/.installed $(shell find static -type f)
 
 run: migrate staticfiles/staticfiles.json
 	$(BIN)/python manage.py ensureadmin
-	exec $(BIN)/gunicorn -c python:dashboard.gunicorn_conf dashboard.wsgi
+	SENDALERTS=on exec $(BIN)/gunicorn -c python:dashboard.gunicorn_conf dashboard.wsgi
 
 test: install-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

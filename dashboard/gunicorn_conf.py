@@ -1,10 +1,15 @@
 """gunicorn settings for ``make run``: several threaded workers, no secrets in the access log."""
 
+import os
+import signal
+import subprocess
 import sys
 
-from dashboard.env import SettingsError, env_int, env_str
+from dashboard.env import SettingsError, env_bool, env_int, env_str
 
 try:
+    # make run sets it: the alert sender runs beside the web server and stops with it.
+    sendalerts = env_bool("SENDALERTS", False)
     port = env_int("PORT", 8000, minimum=1, maximum=65535)
     workers = env_int("WEB_WORKERS", 2, minimum=1, maximum=64)
     threads = env_int("WEB_THREADS", 4, minimum=1, maximum=64)
@@ -30,3 +35,28 @@ def post_worker_init(worker):
     from usage import checkpoint
 
     checkpoint.start()
+
+
+_sender = None
+
+
+def when_ready(server):
+    global _sender
+    if not sendalerts:
+        return
+    manage = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "manage.py")
+    # --exit-with-parent: if gunicorn is killed outright, the sender notices and stops too.
+    _sender = subprocess.Popen(  # noqa: S603 - our own interpreter and manage.py
+        [sys.executable, manage, "sendalerts", "--exit-with-parent"]
+    )
+    server.log.info("Started sendalerts (pid %s)", _sender.pid)
+
+
+def on_exit(server):
+    if _sender is None or _sender.poll() is not None:
+        return
+    _sender.send_signal(signal.SIGTERM)
+    try:
+        _sender.wait(timeout=30)
+    except (subprocess.TimeoutExpired, ChildProcessError):
+        _sender.kill()

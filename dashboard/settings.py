@@ -11,6 +11,7 @@ from dashboard.env import (
     env_bool,
     env_float,
     env_header_name,
+    env_int,
     env_list,
     env_str,
     env_time_zone,
@@ -97,6 +98,22 @@ UPSTREAM_CONNECT_TIMEOUT = env_float("UPSTREAM_CONNECT_TIMEOUT", 3.05, minimum=0
 # Set: the per-minute limiter keeps its windows in Redis instead of the database.
 REDIS_URL = env_url("REDIS_URL", "", schemes=("redis", "rediss", "unix"))
 REDIS_PREFIX = env_str("REDIS_PREFIX", "tollgate") or "tollgate"
+
+# Alert emails. With no EMAIL_HOST they go to the console log (the sender's output).
+EMAIL_HOST = env_str("EMAIL_HOST")
+EMAIL_BACKEND = (
+    "django.core.mail.backends.smtp.EmailBackend"
+    if EMAIL_HOST
+    else "django.core.mail.backends.console.EmailBackend"
+)
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1, maximum=65535)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 20, minimum=1, maximum=300)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL") or "tollgate@localhost"
+# The console's address as the team reaches it: links in alert emails point here.
+CONSOLE_URL = env_url("CONSOLE_URL", "http://127.0.0.1:8000", schemes=("http", "https"))
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"

@@ -1,14 +1,41 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db import models
 from django.utils import timezone
 
 from keys.models import ApiKey
-from usage import export
-from usage.models import Call, HourUsage, MonthUsage, Plan
+from usage import export, services
+from usage.models import Alert, AlertDelivery, Call, HourUsage, MonthUsage, Plan, PlanChange
 
 
 @admin.register(Plan)
 class PlanAdmin(admin.ModelAdmin):
-    list_display = ["name", "monthly_credits", "rate_limit", "overage", "updated_at"]
+    list_display = [
+        "name",
+        "monthly_credits",
+        "rate_limit",
+        "overage",
+        "alerts_enabled",
+        "updated_at",
+    ]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+
+    def save_model(self, request, obj, form, change):
+        # Through the service, so an admin edit lands in the change history like any other.
+        fields = [
+            "name",
+            "monthly_credits",
+            "rate_limit",
+            "overage",
+            "alerts_enabled",
+            "thresholds",
+            "recipients",
+            "webhook_url",
+        ]
+        try:
+            services.plan_update(actor=request.user, **{f: form.cleaned_data[f] for f in fields})
+        except ValidationError as exc:
+            self.message_user(request, "; ".join(exc.messages), messages.ERROR)
 
     def has_add_permission(self, request):
         return not Plan.objects.exists()  # one plan, created on first use
@@ -71,3 +98,48 @@ class HourUsageAdmin(ReadOnlyAdmin):
 @admin.register(MonthUsage)
 class MonthUsageAdmin(ReadOnlyAdmin):
     list_display = ["month", "key_ref", "credits_used", "overage_calls"]
+
+
+@admin.register(PlanChange)
+class PlanChangeAdmin(ReadOnlyAdmin):
+    list_display = ["at", "actor", "field", "old", "new"]
+    list_filter = ["field"]
+    search_fields = ["actor", "field"]
+    date_hierarchy = "at"
+
+
+class AlertDeliveryInline(admin.TabularInline):
+    model = AlertDelivery
+    extra = 0
+    can_delete = False
+    fields = ["channel", "target", "state", "attempts", "next_attempt_at", "sent_at", "last_error"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Alert)
+class AlertAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "scope", "month", "threshold", "state", "calls", "credits"]
+    list_filter = ["month", "threshold", "state"]
+    inlines = [AlertDeliveryInline]
+
+
+@admin.register(AlertDelivery)
+class AlertDeliveryAdmin(ReadOnlyAdmin):
+    """Pending rows are alerts still waiting (SMTP or the webhook down); they retry alone."""
+
+    list_display = [
+        "alert",
+        "channel",
+        "target",
+        "state",
+        "attempts",
+        "next_attempt_at",
+        "sent_at",
+        "last_error",
+    ]
+    list_filter = ["state", "channel"]
+    list_select_related = ["alert"]
+    search_fields = ["target"]

@@ -9,6 +9,7 @@ plan") rather than a nullable foreign key: a unique index treats NULLs as distin
 SQLite, and the upserts on the hot path need that index to hold for every row.
 """
 
+from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
@@ -37,6 +38,27 @@ class Plan(models.Model):
         help_text="On: calls go on past the monthly credits and count as overage. "
         "Off: they are refused once the credits are used up.",
     )
+    alerts_enabled = models.BooleanField(
+        "call consumption alerts",
+        default=True,
+        help_text="Email (and the webhook) when this month's calls cross a threshold.",
+    )
+    thresholds = models.CharField(
+        max_length=100,
+        default="50,75,90,100",
+        help_text="Percentages of the monthly credits, comma-separated.",
+    )
+    recipients = models.TextField(
+        "extra recipients",
+        blank=True,
+        help_text="Addresses alerted besides the staff, comma-separated.",
+    )
+    webhook_url = models.URLField(
+        "webhook URL",
+        max_length=500,
+        blank=True,
+        help_text="Optional: the same alerts as a JSON POST (Slack-compatible).",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -53,6 +75,35 @@ class Plan(models.Model):
     def load(cls) -> "Plan":
         plan, _ = cls.objects.get_or_create(pk=1)
         return plan
+
+    @property
+    def threshold_list(self) -> list[int]:
+        return [int(part) for part in self.thresholds.split(",") if part.strip()]
+
+    @property
+    def recipient_list(self) -> list[str]:
+        return [part.strip() for part in self.recipients.split(",") if part.strip()]
+
+
+class PlanChange(models.Model):
+    """One field of the plan changed: who, when, from what, to what. Never edited."""
+
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    actor = models.CharField(
+        max_length=150, help_text="The user's name, or the command that made the change."
+    )
+    field = models.CharField(max_length=50)
+    old = models.TextField("from", blank=True)
+    new = models.TextField("to", blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.actor}: {self.field} {self.old!r} → {self.new!r}"
 
 
 class Outcome(models.TextChoices):
@@ -156,3 +207,79 @@ class MinuteUsage(models.Model):
 
     def __str__(self) -> str:
         return f"key {self.key_ref} minute {self.minute}: {self.calls}"
+
+
+class Alert(models.Model):
+    """A threshold crossed by the plan (scope 0) or a key (its id) in one UTC month.
+
+    The unique constraint is the once-only guarantee: whichever sender inserts the row
+    first owns the crossing; every other sender's insert fails and it moves on. The
+    figures are a snapshot taken at the crossing, so a retried email says the same thing.
+    """
+
+    class State(models.TextChoices):
+        SENT = "sent", "sent"  # deliveries were queued (see their own states)
+        SUPERSEDED = "superseded", "below a threshold already announced this month"
+
+    scope = models.BigIntegerField(help_text="0: the plan; otherwise the key's id.")
+    month = models.DateField(help_text="The first day of the month (UTC).")
+    threshold = models.PositiveSmallIntegerField(help_text="Percent of the monthly credits.")
+    state = models.CharField(max_length=12, choices=State.choices, default=State.SENT)
+    created_at = models.DateTimeField()
+    calls = models.PositiveBigIntegerField(help_text="Calls this month at the crossing.")
+    credits = models.PositiveBigIntegerField(help_text="Monthly credits at the crossing.")
+    overage = models.BooleanField(help_text="Overage was on at the crossing.")
+    details = models.JSONField(default=dict, blank=True, help_text="Plan or key name, top keys.")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["scope", "month", "threshold"], name="alert_once")
+        ]
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        who = "plan" if self.scope == 0 else f"key {self.scope}"
+        return f"{who} {self.month:%Y-%m} {self.threshold}%"
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.credits - self.calls)
+
+    @property
+    def percent(self) -> int:
+        return self.calls * 100 // self.credits if self.credits else 0
+
+
+class AlertDelivery(models.Model):
+    """One alert to one recipient (an address or the webhook): claimed, sent, retried."""
+
+    class Channel(models.TextChoices):
+        EMAIL = "email", "email"
+        WEBHOOK = "webhook", "webhook"
+
+    class State(models.TextChoices):
+        PENDING = "pending", "pending"
+        SENDING = "sending", "sending"
+        SENT = "sent", "sent"
+
+    alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="deliveries")
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    target = models.CharField(max_length=500, help_text="An email address or the webhook URL.")
+    state = models.CharField(max_length=8, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(help_text="Not tried again before this time.")
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["alert", "channel", "target"], name="alertdelivery_unique"
+            )
+        ]
+        indexes = [models.Index(fields=["state", "next_attempt_at"])]
+        verbose_name_plural = "alert deliveries"
+
+    def __str__(self) -> str:
+        return f"{self.alert} → {self.target} ({self.state})"

@@ -1,30 +1,146 @@
-"""Writes to the plan. (Calls and counters are written by the ledger, on the hot path.)"""
+"""Writes to the plan and its alert settings. (Counters are written by the ledger.)
+
+Every change goes through ``plan_update``, from the settings page, the admin and
+``setplan`` alike, so each one leaves a ``PlanChange`` row saying who changed what.
+"""
 
 from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator, validate_email
+from django.db import transaction
 
-from usage.models import Plan
+from usage.models import Plan, PlanChange
+
+# Percent of the monthly credits. Above 100 only overage calls could reach it, which the
+# 100 % alert already announces.
+THRESHOLD_MIN, THRESHOLD_MAX = 1, 100
+MAX_THRESHOLDS = 10
+MAX_RECIPIENTS = 50
+
+
+def thresholds_parse(value: str | list) -> str:
+    """``"90, 50,75"`` → ``"50,75,90"``; a ValidationError says what is wrong."""
+    parts = value if isinstance(value, list) else str(value).replace(" ", "").split(",")
+    parts = [str(part).strip() for part in parts if str(part).strip()]
+    if not parts:
+        raise ValidationError("Give at least one threshold, e.g. 50,75,90,100.")
+    numbers = set()
+    for part in parts:
+        try:
+            number = int(part.rstrip("%"))
+        except ValueError:
+            raise ValidationError(f"“{part}” is not a whole number of percent.") from None
+        if not THRESHOLD_MIN <= number <= THRESHOLD_MAX:
+            raise ValidationError(
+                f"{number} is out of range: thresholds are {THRESHOLD_MIN} to {THRESHOLD_MAX} %."
+            )
+        numbers.add(number)
+    if len(numbers) > MAX_THRESHOLDS:
+        raise ValidationError(f"At most {MAX_THRESHOLDS} thresholds.")
+    return ",".join(str(n) for n in sorted(numbers))
+
+
+def recipients_parse(value: str | list) -> str:
+    """Comma-, space- or line-separated addresses → ``"a@x,b@y"`` (deduplicated, in order)."""
+    if isinstance(value, list):
+        parts = value
+    else:
+        parts = str(value).replace(";", ",").replace("\n", ",").replace(" ", ",").split(",")
+    seen: list[str] = []
+    for part in (p.strip() for p in parts):
+        if not part:
+            continue
+        try:
+            validate_email(part)
+        except ValidationError:
+            raise ValidationError(f"“{part}” is not an email address.") from None
+        if part.lower() not in (s.lower() for s in seen):
+            seen.append(part)
+    if len(seen) > MAX_RECIPIENTS:
+        raise ValidationError(f"At most {MAX_RECIPIENTS} extra recipients.")
+    return ",".join(seen)
+
+
+def webhook_clean(value: str) -> str:
+    value = (value or "").strip()
+    if value:
+        URLValidator(schemes=["http", "https"])(value)
+    return value
+
+
+def _shown(field: str, value) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return str(value)
 
 
 def plan_update(
     *,
+    actor=None,
+    source: str = "",
     name: str | None = None,
     monthly_credits: int | None = None,
     rate_limit: int | None = None,
     overage: bool | None = None,
+    alerts_enabled: bool | None = None,
+    thresholds: str | list | None = None,
+    recipients: str | list | None = None,
+    webhook_url: str | None = None,
 ) -> Plan:
-    """Change the fields given (None leaves a field as it is) and validate the result."""
-    plan = Plan.load()
+    """Change the fields given (None leaves a field as it is), validate, record each change.
+
+    ``actor`` is the user making the change; ``source`` names it when there is none
+    (``"setplan"``). Raises ValidationError keyed by field; nothing is saved then.
+    """
+    errors = {}
     changes = {
         "name": name.strip() if name is not None else None,
         "monthly_credits": monthly_credits,
         "rate_limit": rate_limit,
         "overage": overage,
+        "alerts_enabled": alerts_enabled,
+        "webhook_url": webhook_url,
     }
-    for field, value in changes.items():
-        if value is not None:
-            setattr(plan, field, value)
-    plan.full_clean()
-    if not plan.name:
-        raise ValidationError({"name": "The plan needs a name."})
-    plan.save()
+    for field, parse, value in (
+        ("thresholds", thresholds_parse, thresholds),
+        ("recipients", recipients_parse, recipients),
+        ("webhook_url", webhook_clean, webhook_url),
+    ):
+        if value is None:
+            continue
+        try:
+            changes[field] = parse(value)
+        except ValidationError as exc:
+            errors[field] = exc.messages
+    with transaction.atomic():
+        # The row lock makes two admins' concurrent edits record "from" values truthfully.
+        Plan.load()
+        plan = Plan.objects.select_for_update().get(pk=1)
+        before = {field: getattr(plan, field) for field in changes}
+        for field, value in changes.items():
+            if value is not None:
+                setattr(plan, field, value)
+        try:
+            plan.full_clean()
+        except ValidationError as exc:
+            for field, messages in exc.message_dict.items():
+                errors.setdefault(field, messages)
+        if not plan.name:
+            errors.setdefault("name", ["The plan needs a name."])
+        if errors:
+            raise ValidationError(errors)
+        changed = [f for f in changes if changes[f] is not None and before[f] != getattr(plan, f)]
+        if not changed:
+            return plan
+        plan.save()
+        who = actor.get_username() if actor is not None else (source or "system")
+        PlanChange.objects.bulk_create(
+            PlanChange(
+                user=actor,
+                actor=who,
+                field=field,
+                old=_shown(field, before[field]),
+                new=_shown(field, getattr(plan, field)),
+            )
+            for field in changed
+        )
     return plan

@@ -1,4 +1,4 @@
-"""Set the team's plan from a script: name, monthly credits, rate limit, overage."""
+"""Set the team's plan from a script: name, credits, rate limit, overage and alerts."""
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
@@ -26,11 +26,41 @@ class Command(BaseCommand):
         parser.add_argument("--monthly-credits", type=int)
         parser.add_argument("--rate-limit", type=int, help="requests per minute")
         parser.add_argument("--overage", type=_on_off, help="on or off")
+        parser.add_argument("--alerts", type=_on_off, help="call consumption alerts: on or off")
+        parser.add_argument(
+            "--thresholds", help="percent of the monthly credits, e.g. 50,75,90,100"
+        )
+        parser.add_argument(
+            "--recipients",
+            help="extra alert addresses besides the staff, e.g. a@example.com,b@example.com "
+            "(an empty string removes them all)",
+        )
+        parser.add_argument("--webhook", help="webhook URL for alerts (an empty string removes it)")
 
-    def handle(self, *args, name, monthly_credits, rate_limit, overage, **options):
+    def handle(
+        self,
+        *args,
+        name,
+        monthly_credits,
+        rate_limit,
+        overage,
+        alerts,
+        thresholds,
+        recipients,
+        webhook,
+        **options,
+    ):
         try:
             plan = plan_update(
-                name=name, monthly_credits=monthly_credits, rate_limit=rate_limit, overage=overage
+                source="setplan",
+                name=name,
+                monthly_credits=monthly_credits,
+                rate_limit=rate_limit,
+                overage=overage,
+                alerts_enabled=alerts,
+                thresholds=thresholds,
+                recipients=recipients,
+                webhook_url=webhook,
             )
         except ValidationError as exc:
             raise CommandError(
@@ -39,4 +69,9 @@ class Command(BaseCommand):
         self.stdout.write(
             f"plan {plan.name!r}: {plan.monthly_credits} monthly call credits, "
             f"{plan.rate_limit} requests per minute, overage {'on' if plan.overage else 'off'}"
+        )
+        self.stdout.write(
+            f"alerts {'on' if plan.alerts_enabled else 'off'} at {plan.thresholds} %, "
+            f"to the staff{''.join(', ' + r for r in plan.recipient_list)}, "
+            f"webhook {plan.webhook_url or 'none'}"
         )

@@ -1,0 +1,369 @@
+"""Call consumption alerts: find crossed thresholds, claim each delivery once, send it.
+
+Runs in the ``sendalerts`` command, never in the proxy: a proxied call only moves its
+counters, and this module reads those counters (``MonthUsage``, a handful of rows per
+month) every few seconds. It never scans the call log.
+
+Exactly once, across processes, restarts and racing senders, rests on two rules:
+
+- Detecting a crossing means inserting ``Alert(scope, month, threshold)``, which a unique
+  constraint allows once. The insert and its ``AlertDelivery`` rows (one per recipient,
+  one for the webhook) share a transaction, so a crossing is either fully queued or not
+  at all, and whoever loses the insert race queues nothing.
+- Sending a delivery starts with ``UPDATE ... SET state='sending' WHERE state='pending'``
+  and goes on only if that changed exactly one row (healthchecks' ``sendalerts``
+  pattern). A failed send goes back to ``pending`` with a later ``next_attempt_at``
+  (exponential backoff), so SMTP being down delays an alert and never loses it.
+
+The one window this cannot close: a sender killed (SIGKILL, power loss) between the
+SMTP server's "250 OK" and our ``state='sent'`` write. Such a delivery stays "sending";
+after ``SENDING_LEASE`` it is tried again, which can repeat that one email. A clean stop
+(SIGTERM) finishes the delivery in hand first, so ordinary restarts never repeat one.
+"""
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import requests
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.mail import EmailMultiAlternatives, get_connection
+from django.db import DatabaseError, IntegrityError, transaction
+from django.db.models import F
+from django.template.loader import render_to_string
+from django.urls import reverse
+
+from keys.models import ApiKey
+from usage import windows
+from usage.models import PLAN_REF, Alert, AlertDelivery, MonthUsage, Plan
+
+logger = logging.getLogger(__name__)
+
+SENDING_LEASE = timedelta(minutes=10)  # far above EMAIL_TIMEOUT and WEBHOOK_TIMEOUT
+BACKOFF_FIRST = 10  # seconds before the first retry; doubles up to BACKOFF_MAX
+BACKOFF_MAX = 600
+WEBHOOK_TIMEOUT = 10
+TOP_KEYS = 5
+
+
+def backoff(attempts: int) -> timedelta:
+    """Wait after the ``attempts``-th failure: 10 s, 20 s, 40 s ... at most 10 minutes."""
+    return timedelta(seconds=min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** max(0, attempts - 1)))
+
+
+@dataclass(frozen=True)
+class Scope:
+    ref: int  # PLAN_REF or a key's id
+    name: str
+    credits: int
+    calls: int
+    emails: tuple[str, ...]
+    webhook: str
+
+
+# --- detection ---------------------------------------------------------------------------
+
+
+def _staff_emails() -> list[str]:
+    users = get_user_model().objects.filter(is_active=True, is_staff=True).exclude(email="")
+    return list(users.order_by("pk").values_list("email", flat=True))
+
+
+def _scopes(plan: Plan, month) -> list[Scope]:
+    """The plan and every active key with its own credits, with this month's calls."""
+    keys = list(
+        ApiKey.objects.active()
+        .filter(monthly_credits__isnull=False)
+        .select_related("owner")
+        .only("pk", "label", "monthly_credits", "owner__email", "owner__is_active")
+    )
+    refs = [PLAN_REF, *(key.pk for key in keys)]
+    calls = {
+        row.key_ref: row.credits_used + row.overage_calls
+        for row in MonthUsage.objects.filter(month=month, key_ref__in=refs)
+    }
+    emails = []
+    for address in [*_staff_emails(), *plan.recipient_list]:
+        if address.lower() not in (e.lower() for e in emails):
+            emails.append(address)
+    scopes = [
+        Scope(
+            PLAN_REF,
+            plan.name,
+            plan.monthly_credits,
+            calls.get(PLAN_REF, 0),
+            tuple(emails),
+            plan.webhook_url,
+        )
+    ]
+    for key in keys:
+        owner = key.owner
+        scopes.append(
+            Scope(
+                key.pk,
+                key.label,
+                key.monthly_credits,
+                calls.get(key.pk, 0),
+                (owner.email,) if owner.email and owner.is_active else (),
+                "",  # a key's own alert is its owner's business, not the team channel's
+            )
+        )
+    return scopes
+
+
+def _top_keys(month) -> list[dict]:
+    rows = (
+        MonthUsage.objects.filter(month=month)
+        .exclude(key_ref=PLAN_REF)
+        .annotate(calls=F("credits_used") + F("overage_calls"))
+        .filter(calls__gt=0)
+        .order_by("-calls", "key_ref")[:TOP_KEYS]
+    )
+    rows = list(rows)
+    keys = ApiKey.objects.select_related("owner").in_bulk([row.key_ref for row in rows])
+    top = []
+    for row in rows:
+        key = keys.get(row.key_ref)
+        top.append(
+            {
+                "label": key.label if key else f"key {row.key_ref}",
+                "prefix": key.prefix if key else "",
+                "owner": key.owner.get_username() if key else "",
+                "calls": row.calls,
+            }
+        )
+    return top
+
+
+def alerts_detect(*, now: datetime | None = None) -> list[Alert]:
+    """Record every newly crossed threshold and queue its deliveries: one email each.
+
+    A burst that passes 50 % and 75 % between two scans sends both, lowest first. Only a
+    threshold below one already announced this month (the list was changed mid-month)
+    is recorded as superseded instead of announcing a level long passed. Returns the
+    alerts this call created.
+    """
+    now = now or windows.utc_now()
+    plan = Plan.load()
+    if not plan.alerts_enabled:
+        return []
+    month = windows.month_start(now)
+    thresholds = plan.threshold_list
+    created = []
+    scopes = _scopes(plan, month)
+    if not any(scope.calls for scope in scopes):
+        return []
+    known = set(
+        Alert.objects.filter(month=month, scope__in=[s.ref for s in scopes]).values_list(
+            "scope", "threshold"
+        )
+    )
+    top = None
+    for scope in scopes:
+        crossed = [t for t in thresholds if scope.calls * 100 >= t * scope.credits]
+        if not crossed:
+            continue
+        # Changing the threshold list mid-month must not announce a level long passed.
+        already = max((t for (ref, t) in known if ref == scope.ref), default=0)
+        new = [t for t in crossed if (scope.ref, t) not in known]
+        if not new:
+            continue
+        if top is None:
+            top = _top_keys(month)
+        for threshold in sorted(new):
+            deliver = threshold > already
+            alert = _alert_insert(scope, month, threshold, plan, now, top, deliver)
+            if alert is not None:
+                created.append(alert)
+    return created
+
+
+def _alert_insert(scope, month, threshold, plan, now, top, deliver) -> Alert | None:
+    """Insert the alert and its deliveries, or nothing if another sender was first."""
+    details = {
+        "scope_name": scope.name,
+        "plan_name": plan.name,
+        "top_keys": top if scope.ref == PLAN_REF else [],
+    }
+    try:
+        with transaction.atomic():
+            alert = Alert.objects.create(
+                scope=scope.ref,
+                month=month,
+                threshold=threshold,
+                state=Alert.State.SENT if deliver else Alert.State.SUPERSEDED,
+                created_at=now,
+                calls=scope.calls,
+                credits=scope.credits,
+                overage=plan.overage,
+                details=details,
+            )
+            if deliver:
+                rows = [
+                    AlertDelivery(
+                        alert=alert,
+                        channel=AlertDelivery.Channel.EMAIL,
+                        target=address,
+                        next_attempt_at=now,
+                    )
+                    for address in scope.emails
+                ]
+                if scope.webhook:
+                    rows.append(
+                        AlertDelivery(
+                            alert=alert,
+                            channel=AlertDelivery.Channel.WEBHOOK,
+                            target=scope.webhook,
+                            next_attempt_at=now,
+                        )
+                    )
+                AlertDelivery.objects.bulk_create(rows)
+    except IntegrityError:
+        return None  # another sender recorded this crossing first: it owns it
+    logger.info(
+        "alert: %s crossed %s%% (%s deliveries)",
+        scope.name,
+        threshold,
+        "queued" if deliver else "no",
+    )
+    return alert
+
+
+# --- sending -------------------------------------------------------------------------------
+
+
+def _claim(delivery_id: int, now: datetime) -> bool:
+    """Take one due delivery for this sender. True for exactly one of any racing senders."""
+    due = AlertDelivery.objects.filter(pk=delivery_id, next_attempt_at__lte=now)
+    claimed = due.filter(state=AlertDelivery.State.PENDING).update(
+        state=AlertDelivery.State.SENDING, claimed_at=now, attempts=F("attempts") + 1
+    )
+    if claimed == 1:
+        return True
+    # A sender that died mid-send left it "sending"; take it over after the lease.
+    return (
+        due.filter(state=AlertDelivery.State.SENDING, claimed_at__lt=now - SENDING_LEASE).update(
+            claimed_at=now, attempts=F("attempts") + 1
+        )
+        == 1
+    )
+
+
+def alert_context(alert: Alert) -> dict:
+    base = settings.CONSOLE_URL.rstrip("/")
+    is_plan = alert.scope == PLAN_REF
+    return {
+        "alert": alert,
+        "is_plan": is_plan,
+        "name": alert.details.get("scope_name", ""),
+        "plan_name": alert.details.get("plan_name", ""),
+        "top_keys": alert.details.get("top_keys", []),
+        "at_limit": alert.threshold >= 100,
+        "report_url": base + reverse("usage:report"),
+        "settings_url": base + reverse("usage:settings"),
+    }
+
+
+def alert_text(alert: Alert) -> str:
+    """The one-line summary: the webhook's ``text`` (Slack shows it as the message)."""
+    return render_to_string("emails/alert-subject.txt", alert_context(alert)).strip()
+
+
+def _send_email(delivery: AlertDelivery) -> None:
+    context = alert_context(delivery.alert)
+    subject = " ".join(render_to_string("emails/alert-subject.txt", context).split())
+    message = EmailMultiAlternatives(
+        subject=subject,
+        body=render_to_string("emails/alert-body.txt", context),
+        to=[delivery.target],
+        connection=get_connection(timeout=settings.EMAIL_TIMEOUT),
+    )
+    message.attach_alternative(render_to_string("emails/alert-body.html", context), "text/html")
+    message.send()
+
+
+def _send_webhook(delivery: AlertDelivery) -> None:
+    alert = delivery.alert
+    context = alert_context(alert)
+    payload = {
+        "text": f"{alert_text(alert)}\n{render_to_string('emails/alert-body.txt', context)}",
+        "scope": "plan" if alert.scope == PLAN_REF else "key",
+        "name": context["name"],
+        "month": alert.month.isoformat(),
+        "threshold": alert.threshold,
+        "calls": alert.calls,
+        "credits": alert.credits,
+        "remaining": alert.remaining,
+        "overage": alert.overage,
+        "report_url": context["report_url"],
+    }
+    response = requests.post(
+        delivery.target,
+        data=json.dumps(payload),
+        headers={"Content-Type": "application/json"},
+        timeout=WEBHOOK_TIMEOUT,
+        allow_redirects=False,
+    )
+    if not 200 <= response.status_code < 300:
+        raise OSError(f"webhook answered HTTP {response.status_code}")
+
+
+def _deliver(delivery: AlertDelivery, now: datetime) -> bool:
+    send = _send_email if delivery.channel == AlertDelivery.Channel.EMAIL else _send_webhook
+    try:
+        send(delivery)
+    except Exception as exc:  # SMTP down, refused, timed out; webhook unreachable or 5xx
+        wait = backoff(delivery.attempts)
+        logger.warning(
+            "alert: %s to %s failed (attempt %s), retrying in %ss: %s",
+            delivery.channel,
+            delivery.target,
+            delivery.attempts,
+            int(wait.total_seconds()),
+            exc,
+        )
+        AlertDelivery.objects.filter(pk=delivery.pk).update(
+            state=AlertDelivery.State.PENDING,
+            next_attempt_at=now + wait,
+            last_error=f"{type(exc).__name__}: {exc}"[:1000],
+        )
+        return False
+    # Sent: this write must land, or the delivery would be sent again after its lease. A
+    # database hiccup right now gets a few quick retries before we give up on it.
+    for pause in (0.05, 0.2, 1.0, None):
+        try:
+            AlertDelivery.objects.filter(pk=delivery.pk).update(
+                state=AlertDelivery.State.SENT, sent_at=windows.utc_now(), last_error=""
+            )
+            return True
+        except DatabaseError:
+            if pause is None:
+                raise
+            time.sleep(pause)
+    return True
+
+
+def deliveries_send(*, now: datetime | None = None, should_stop=lambda: False) -> int:
+    """Send every due delivery this sender can claim. Returns how many went out."""
+    now = now or windows.utc_now()
+    due = AlertDelivery.objects.filter(next_attempt_at__lte=now).filter(
+        state__in=[AlertDelivery.State.PENDING, AlertDelivery.State.SENDING]
+    )
+    sent = 0
+    for delivery_id in list(due.order_by("next_attempt_at", "pk").values_list("pk", flat=True)):
+        if should_stop():
+            break
+        if not _claim(delivery_id, now):
+            continue  # another sender has it, or it is still within its lease
+        delivery = AlertDelivery.objects.select_related("alert").get(pk=delivery_id)
+        sent += _deliver(delivery, now)
+    return sent
+
+
+def alerts_run_once(*, now: datetime | None = None, should_stop=lambda: False) -> int:
+    """One pass of the sender: detect new crossings, then send what is due."""
+    alerts_detect(now=now)
+    return deliveries_send(now=now, should_stop=should_stop)

@@ -1,0 +1,61 @@
+"""Forms of the settings page. Parsing rules live in usage.services, shared with setplan."""
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from keys.models import LIMIT_MAX
+from usage import services
+
+
+class PlanForm(forms.Form):
+    name = forms.CharField(label="Plan name", max_length=100)
+    monthly_credits = forms.IntegerField(
+        label="Monthly call credits", min_value=1, max_value=LIMIT_MAX
+    )
+    rate_limit = forms.IntegerField(label="Requests per minute", min_value=1, max_value=LIMIT_MAX)
+
+    def clean_name(self):
+        name = self.cleaned_data["name"].strip()
+        if not name:
+            raise ValidationError("The plan needs a name.")
+        return name
+
+
+class AlertsForm(forms.Form):
+    thresholds = forms.CharField(
+        label="Thresholds (% of the monthly credits)",
+        max_length=100,
+        help_text="Comma-separated, e.g. 50,75,90,100.",
+    )
+    recipients = forms.CharField(
+        label="Extra recipients",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Staff members with an email address always get the alerts. "
+        "Add other addresses here, separated by commas.",
+    )
+    webhook_url = forms.CharField(
+        label="Webhook URL",
+        required=False,
+        max_length=500,
+        help_text="Optional: the same alerts as a JSON POST with a Slack-compatible “text”.",
+    )
+
+    def clean_thresholds(self):
+        return services.thresholds_parse(self.cleaned_data["thresholds"])
+
+    def clean_recipients(self):
+        return services.recipients_parse(self.cleaned_data["recipients"])
+
+    def clean_webhook_url(self):
+        return services.webhook_clean(self.cleaned_data["webhook_url"])
+
+
+class ToggleForm(forms.Form):
+    """The on/off switches (alerts, overage): a single ``on`` or ``off``."""
+
+    value = forms.ChoiceField(choices=[("on", "on"), ("off", "off")])
+
+    @property
+    def is_on(self) -> bool:
+        return self.cleaned_data["value"] == "on"

@@ -1,0 +1,150 @@
+"""The console's settings page: the plan, call consumption alerts and overage.
+
+Staff change them; members see the same page read-only, and any change they post is
+refused with 403. Every form posts plainly (JavaScript off: a redirect back to the page,
+or the page again with inline errors) and through htmx (the section alone, with the
+change history swapped out of band).
+"""
+
+from functools import wraps
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from usage import services, windows
+from usage.models import Alert, AlertDelivery, Plan, PlanChange
+from usage.settings_forms import AlertsForm, PlanForm, ToggleForm
+
+HISTORY_ROWS = 30
+SECTIONS = {
+    "plan": "usage/_settings_plan.html",
+    "alerts": "usage/_settings_alerts.html",
+    "overage": "usage/_settings_overage.html",
+    "overage_confirm": "usage/_settings_overage_confirm.html",
+}
+
+
+def staff_required(view):
+    """Logged in (else to the login page) and staff (else 403)."""
+
+    @login_required
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not request.user.is_staff:
+            raise PermissionDenied("Only staff can change the settings.")
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def _plan_initial(plan: Plan) -> dict:
+    return {
+        "name": plan.name,
+        "monthly_credits": plan.monthly_credits,
+        "rate_limit": plan.rate_limit,
+    }
+
+
+def _alerts_initial(plan: Plan) -> dict:
+    return {
+        "thresholds": ", ".join(str(t) for t in plan.threshold_list),
+        "recipients": ", ".join(plan.recipient_list),
+        "webhook_url": plan.webhook_url,
+    }
+
+
+def _context(plan: Plan, **overrides) -> dict:
+    month = windows.month_start(windows.utc_now())
+    context = {
+        "plan": plan,
+        "plan_form": PlanForm(initial=_plan_initial(plan)),
+        "alerts_form": AlertsForm(initial=_alerts_initial(plan)),
+        "changes": PlanChange.objects.select_related("user")[:HISTORY_ROWS],
+        "month_alerts": Alert.objects.filter(month=month).order_by("scope", "threshold"),
+        "pending_deliveries": AlertDelivery.objects.exclude(state=AlertDelivery.State.SENT).count(),
+    }
+    context.update(overrides)
+    return context
+
+
+def _render_section(request, section: str, plan: Plan, *, status: int = 200, **extra):
+    """The section alone for htmx (history swapped out of band), else the whole page."""
+    context = _context(plan, **extra)
+    if request.htmx:
+        context["section_template"] = SECTIONS[section]
+        return render(request, "usage/_settings_section.html", context, status=status)
+    return render(request, "usage/settings.html", context, status=status)
+
+
+def _saved(request, section: str, message: str):
+    if request.htmx:
+        return _render_section(request, section, Plan.load(), saved=message, saved_section=section)
+    messages.success(request, message)
+    return redirect("usage:settings")
+
+
+def _apply(request, form, section: str, form_key: str, message: str, **changes):
+    try:
+        services.plan_update(actor=request.user, **changes)
+    except ValidationError as exc:
+        for field, errors in exc.message_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+        return _render_section(request, section, Plan.load(), **{form_key: form})
+    return _saved(request, section, message)
+
+
+@login_required
+@require_GET
+def settings_page(request):
+    return render(request, "usage/settings.html", _context(Plan.load()))
+
+
+@staff_required
+@require_POST
+def plan_save(request):
+    form = PlanForm(request.POST)
+    if not form.is_valid():
+        return _render_section(request, "plan", Plan.load(), plan_form=form)
+    return _apply(request, form, "plan", "plan_form", "Saved the plan.", **form.cleaned_data)
+
+
+@staff_required
+@require_POST
+def alerts_save(request):
+    form = AlertsForm(request.POST)
+    if not form.is_valid():
+        return _render_section(request, "alerts", Plan.load(), alerts_form=form)
+    return _apply(
+        request, form, "alerts", "alerts_form", "Saved the alert settings.", **form.cleaned_data
+    )
+
+
+@staff_required
+@require_POST
+def alerts_toggle(request):
+    form = ToggleForm(request.POST)
+    if not form.is_valid():
+        return _render_section(request, "alerts", Plan.load(), toggle_error="Choose on or off.")
+    services.plan_update(actor=request.user, alerts_enabled=form.is_on)
+    word = "on" if form.is_on else "off"
+    return _saved(request, "alerts", f"Call consumption alerts are {word}.")
+
+
+@staff_required
+@require_http_methods(["GET", "POST"])
+def overage_toggle(request):
+    """GET: the confirmation step ("Turn On Overage?"); POST: the change itself."""
+    form = ToggleForm(request.POST or request.GET or None)
+    if not form.is_valid():
+        return _render_section(request, "overage", Plan.load(), toggle_error="Choose on or off.")
+    if request.method == "GET":
+        return _render_section(request, "overage_confirm", Plan.load(), confirm_on=form.is_on)
+    services.plan_update(actor=request.user, overage=form.is_on)
+    if form.is_on:
+        message = "Overage is on: calls past the monthly credits go through as overage."
+    else:
+        message = "Overage is off: calls past the monthly credits are refused."
+    return _saved(request, "overage", message)
