@@ -163,7 +163,24 @@ class HourUsage(models.Model):
                 fields=["key_ref", "hour", "endpoint", "outcome"], name="hourusage_unique"
             )
         ]
-        indexes = [models.Index(fields=["hour", "key_ref"])]
+        indexes = [
+            # Covers the report's queries (some keys, a period of hours, summed by day,
+            # endpoint or outcome), so they read the index alone instead of fetching each
+            # counter row: at 10 million calls a month's history read 40,000 rows
+            # scattered over the table.
+            models.Index(
+                fields=[
+                    "key_ref",
+                    "hour",
+                    "endpoint",
+                    "outcome",
+                    "calls",
+                    "credits",
+                    "overage_calls",
+                ],
+                name="hourusage_report",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"key {self.key_ref} {self.hour:%Y-%m-%d %H}:00 {self.endpoint} {self.outcome}"
