@@ -26,6 +26,7 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
@@ -311,24 +312,41 @@ def _send_webhook(delivery: AlertDelivery) -> None:
         raise OSError(f"webhook answered HTTP {response.status_code}")
 
 
+def _redacted(delivery: AlertDelivery, text: str) -> tuple[str, str]:
+    """Where a delivery goes and an error about it, safe to log and to store.
+
+    A webhook URL's path is often its secret (Slack's are), and requests' errors quote
+    it: only the scheme and host are kept.
+    """
+    if delivery.channel != AlertDelivery.Channel.WEBHOOK:
+        return delivery.target, text
+    parts = urlsplit(delivery.target)
+    where = f"{parts.scheme}://{parts.netloc}/…"
+    for hidden in (delivery.target, parts.path):
+        if len(hidden) > 1:
+            text = text.replace(hidden, "/…")
+    return where, text
+
+
 def _deliver(delivery: AlertDelivery, now: datetime) -> bool:
     send = _send_email if delivery.channel == AlertDelivery.Channel.EMAIL else _send_webhook
     try:
         send(delivery)
     except Exception as exc:  # SMTP down, refused, timed out; webhook unreachable or 5xx
         wait = backoff(delivery.attempts)
+        where, error = _redacted(delivery, f"{type(exc).__name__}: {exc}")
         logger.warning(
             "alert: %s to %s failed (attempt %s), retrying in %ss: %s",
             delivery.channel,
-            delivery.target,
+            where,
             delivery.attempts,
             int(wait.total_seconds()),
-            exc,
+            error,
         )
         AlertDelivery.objects.filter(pk=delivery.pk).update(
             state=AlertDelivery.State.PENDING,
             next_attempt_at=now + wait,
-            last_error=f"{type(exc).__name__}: {exc}"[:1000],
+            last_error=error[:1000],
         )
         return False
     # Sent: this write must land, or the delivery would be sent again after its lease. A

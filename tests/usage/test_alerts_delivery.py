@@ -166,3 +166,14 @@ class TestWebhook:
         alerts.alerts_run_once(now=NOW + timedelta(seconds=60))
         assert len(webhook.bodies) == 2  # the failed try and the one that worked
         assert AlertDelivery.objects.get(channel="webhook").state == "sent"
+
+    def test_an_unreachable_webhooks_secret_path_stays_out_of_logs_and_rows(self, crossed, caplog):
+        # Slack-style URL: the path is the secret. Port 9 (discard): nothing listens.
+        crossed.webhook_url = "http://127.0.0.1:9/services/T000/B000/s3cretT0ken"
+        crossed.save()
+        alerts.alerts_run_once(now=NOW)
+        row = AlertDelivery.objects.get(channel="webhook")
+        assert row.state == "pending" and row.last_error.startswith("ConnectionError")
+        assert "s3cretT0ken" not in row.last_error
+        assert "s3cretT0ken" not in caplog.text
+        assert "http://127.0.0.1:9/…" in caplog.text
