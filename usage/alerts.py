@@ -40,6 +40,7 @@ from django.urls import reverse
 from keys.models import ApiKey
 from usage import windows
 from usage.models import PLAN_REF, Alert, AlertDelivery, MonthUsage, Plan
+from usage.selectors import month_totals
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ def _staff_emails() -> list[str]:
     return list(users.order_by("pk").values_list("email", flat=True))
 
 
-def _scopes(plan: Plan, month) -> list[Scope]:
+def _scopes(plan: Plan, now: datetime) -> list[Scope]:
     """The plan and every active key with its own credits, with this month's calls."""
     keys = list(
         ApiKey.objects.active()
@@ -81,11 +82,8 @@ def _scopes(plan: Plan, month) -> list[Scope]:
         .select_related("owner")
         .only("pk", "label", "monthly_credits", "owner__email", "owner__is_active")
     )
-    refs = [PLAN_REF, *(key.pk for key in keys)]
-    calls = {
-        row.key_ref: row.credits_used + row.overage_calls
-        for row in MonthUsage.objects.filter(month=month, key_ref__in=refs)
-    }
+    totals = month_totals(key_refs=[PLAN_REF, *(key.pk for key in keys)], now=now)
+    calls = {ref: used + overage for ref, (used, overage) in totals.items()}
     emails = []
     for address in [*_staff_emails(), *plan.recipient_list]:
         if address.lower() not in (e.lower() for e in emails):
@@ -154,7 +152,7 @@ def alerts_detect(*, now: datetime | None = None) -> list[Alert]:
     month = windows.month_start(now)
     thresholds = plan.threshold_list
     created = []
-    scopes = _scopes(plan, month)
+    scopes = _scopes(plan, now)
     if not any(scope.calls for scope in scopes):
         return []
     known = set(

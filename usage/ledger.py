@@ -110,6 +110,11 @@ ADD_BYTES_HOUR = (
 )
 
 
+def _minute_only(minute: MinuteDecision) -> Admission:
+    """The answer when the minute window decides alone: refused, or a call with no credit."""
+    return Admission(None if minute.admitted else Outcome.RATE_LIMITED, minute)
+
+
 def admit(*, key, plan: PlanLimits, now: datetime, charge: bool = True) -> Admission:
     """Decide whether ``key`` may make a call now, reserving what it will use.
 
@@ -125,20 +130,16 @@ def admit(*, key, plan: PlanLimits, now: datetime, charge: bool = True) -> Admis
     }
     if not limiter.in_transaction:  # Redis: its own atomic script, before the transaction
         minute = limiter.admit(**limits)
-        if not minute.admitted:
-            return Admission(Outcome.RATE_LIMITED, minute)
-        if not charge:
-            return Admission(None, minute)
+        if not minute.admitted or not charge:
+            return _minute_only(minute)
     # SQLite: BEGIN IMMEDIATE (settings) takes the write lock up front, so two workers
     # never both read a window as open. PostgreSQL: the upserts lock the rows they touch,
     # always the key's before the plan's, so two calls never wait for each other in a cycle.
     with db.write() as cur:
         if limiter.in_transaction:
             minute = limiter.admit(cur=cur, **limits)
-            if not minute.admitted:
-                return Admission(Outcome.RATE_LIMITED, minute)
-            if not charge:
-                return Admission(None, minute)
+            if not minute.admitted or not charge:
+                return _minute_only(minute)
         month = db.date_param(windows.month_start(now))
         db.run(cur, RESERVE, [key.pk, month, key.monthly_credits or UNLIMITED])
         key_ok = cur.fetchone() is not None

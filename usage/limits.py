@@ -111,21 +111,20 @@ return {1, k, p}
         self.script = self.client.register_script(self.SCRIPT)
         self.prefix = prefix
 
-    def _key(self, ref, minute: int) -> str:
+    def _key(self, ref: int, minute: int) -> str:
         return f"{self.prefix}:rpm:{ref}:{minute}"
 
     def admit(self, *, key_ref: int, key_limit: int, plan_ref: int, plan_limit: int, now: datetime):
         minute = windows.minute_index(now)
         # Kept two minutes past its window, so a slow clock on one worker cannot reopen it.
         admitted, key_calls, plan_calls = self.script(
-            keys=[self._key(key_ref, minute), self._key("plan", minute)],
+            keys=[self._key(key_ref, minute), self._key(plan_ref, minute)],
             args=[key_limit, plan_limit, 180],
         )
         return _decision(bool(admitted), key_limit, plan_limit, key_calls, plan_calls, now)
 
     def current(self, *, key_ref: int, now: datetime) -> int:
-        ref = "plan" if key_ref == 0 else key_ref  # the plan's window (see admit)
-        value = self.client.get(self._key(ref, windows.minute_index(now)))
+        value = self.client.get(self._key(key_ref, windows.minute_index(now)))
         return int(value or 0)
 
 

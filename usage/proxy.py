@@ -16,6 +16,7 @@ Step 8-11 commits before the answer leaves, so a killed server never loses an an
 
 import json
 import logging
+from urllib.parse import parse_qsl
 
 from django.core.exceptions import RequestDataTooBig
 from django.db import DatabaseError
@@ -26,6 +27,7 @@ from urllib3.exceptions import HTTPError, ReadTimeoutError
 from usage import ledger, upstream, windows
 from usage.errors import error_response
 from usage.models import Outcome
+from usage.selectors import key_status
 
 logger = logging.getLogger(__name__)
 
@@ -92,8 +94,6 @@ def client_key(meta) -> str:
             return value.strip()
     query = meta.get("QUERY_STRING", "")
     if "api_key" in query.lower():
-        from urllib.parse import parse_qsl
-
         for name, value in parse_qsl(query, keep_blank_values=True):
             if name.lower() in upstream.KEY_PARAMS and value:
                 return value.strip()
@@ -164,8 +164,6 @@ def proxy(request, path: str):
 def _answer_locally(endpoint: str, key, plan, now) -> HttpResponse:
     if endpoint == "ping":
         return HttpResponse(PING_BODY, content_type="application/json")
-    from usage.selectors import key_status
-
     return _json(200, key_status(key=key, plan=plan, now=now))
 
 
