@@ -31,7 +31,6 @@ import secrets
 import shutil
 import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -39,10 +38,8 @@ import time
 from array import array
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-PYTHON = sys.executable
-GUNICORN = str(Path(PYTHON).parent / "gunicorn")
-HOST = "127.0.0.1"
+from harness import GUNICORN, HOST, PYTHON, BenchError, Harness, free_port
+
 PATH = "/api/v3/simple/price?ids=bitcoin&vs_currencies=usd"
 KEY_HEADER = "x-cg-pro-api-key"
 BIG = 2_000_000_000  # LIMIT_MAX: limits this high never bind during a run
@@ -51,13 +48,6 @@ SOCKET_TIMEOUT = 10.0
 TARGET_RPS = 800
 TARGET_P50_MS = 2.0
 TARGET_P99_MS = 10.0
-
-
-class BenchError(Exception):
-    pass
-
-
-# --- Load generator (runs in child processes) ----------------------------------------------
 
 
 def _connect(port: int) -> http.client.HTTPConnection:
@@ -188,18 +178,16 @@ class Phase:
         return text
 
 
-class Bench:
+class Bench(Harness):
     def __init__(self, args):
         self.args = args
-        self.children: list[subprocess.Popen] = []
         self.loaders: list[multiprocessing.Process] = []
-        self.tmp = Path(tempfile.mkdtemp(prefix="tollgate-bench-"))
+        super().__init__(Path(tempfile.mkdtemp(prefix="tollgate-bench-")), dict(os.environ))
         self.external_db = bool(os.environ.get("DATABASE_URL"))
         self.redis = bool(os.environ.get("REDIS_URL"))
         self.team_key = "sim-" + secrets.token_hex(16)
-        self.sim_port = _free_port()
-        self.port = _free_port()
-        self.env = dict(os.environ)
+        self.sim_port = free_port()
+        self.port = free_port()
         for name in ("DJANGO_SETTINGS_MODULE", "UPSTREAM_KEY_HEADER"):
             self.env.pop(name, None)
         self.env.update(
@@ -217,70 +205,6 @@ class Bench:
 
     # --- processes ---
 
-    def manage(self, *argv, timeout=120):
-        done = subprocess.run(  # noqa: S603 - our own interpreter and manage.py
-            [PYTHON, "manage.py", *argv],
-            cwd=ROOT,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-        if done.returncode != 0:
-            raise BenchError(
-                f"manage.py {' '.join(argv[:2])} failed ({done.returncode}):\n"
-                f"{done.stdout}{done.stderr}"
-            )
-        return done.stdout
-
-    def shell(self, code):
-        """Run ORM code; returns what it printed on lines starting with "=" (marker cut)."""
-        out = self.manage("shell", "--no-imports", "-v", "0", "-c", code)
-        return " ".join(line[1:] for line in out.splitlines() if line.startswith("="))
-
-    def spawn(self, argv, log_name):
-        log = open(self.tmp / log_name, "wb")  # noqa: SIM115 - closed with the tempdir
-        proc = subprocess.Popen(  # noqa: S603
-            argv,
-            cwd=ROOT,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,  # its own process group: killed as a whole, immune to ^C
-        )
-        log.close()
-        self.children.append(proc)
-        return proc
-
-    def wait_http(self, proc, port, path, headers, name, want=None, timeout=30):
-        deadline = time.monotonic() + timeout
-        last = None
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise BenchError(f"{name} exited with {proc.returncode}:\n{self.log_tail(name)}")
-            try:
-                conn = http.client.HTTPConnection(HOST, port, timeout=2)
-                conn.request("GET", path, headers=headers)
-                status = conn.getresponse().status
-                conn.close()
-                if want is None or status == want:
-                    return
-                last = f"HTTP {status}"
-            except OSError as exc:
-                last = repr(exc)
-            time.sleep(0.1)
-        raise BenchError(
-            f"{name} did not answer within {timeout} s ({last}):\n{self.log_tail(name)}"
-        )
-
-    def log_tail(self, name):
-        path = self.tmp / f"{name}.log"
-        try:
-            return "\n".join(path.read_text(errors="replace").splitlines()[-30:])
-        except OSError:
-            return ""
-
     def cleanup(self):
         # A second Ctrl-C must not cut the cleanup short and leave servers running.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -290,22 +214,7 @@ class Bench:
                 proc.kill()
         for proc in self.loaders:
             proc.join(2)
-        for proc in self.children:
-            if proc.poll() is None:
-                try:
-                    os.killpg(proc.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
-        deadline = time.monotonic() + 8
-        for proc in self.children:
-            try:
-                proc.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                try:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                proc.wait(5)
+        self.stop_children()
         if self.saved_plan is not None:
             try:
                 self.restore_plan()
@@ -505,12 +414,6 @@ class Bench:
             lines.append(f"    ({total_rows} Call rows in the database in all)")
         lines.append("=" * 78)
         print("\n".join(lines), flush=True)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
 
 
 def _positive(cast):

@@ -33,7 +33,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -43,10 +42,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-ROOT = Path(__file__).resolve().parent.parent
-PYTHON = sys.executable
-GUNICORN = str(Path(PYTHON).parent / "gunicorn")
-HOST = "127.0.0.1"
+from harness import GUNICORN, HOST, PYTHON, ROOT, BenchError, Harness, free_port
+
 DAYS = 365
 STAFF = "bench-staff"
 
@@ -68,18 +65,8 @@ TARGET_PEAK_MB = 150.0
 FLAT_GROWTH = 1.25  # "flat": the largest size's peak within 25% of the smallest's
 
 
-class BenchError(Exception):
-    pass
-
-
 def _seed_timeout(size: int) -> float:
     return 180 + size / 10_000
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
 
 
 def _pct(values, p):
@@ -97,13 +84,12 @@ class Unavailable(Exception):
 # --- one database: set up, seed, serve, measure, tear down -----------------------------------
 
 
-class Run:
+class Run(Harness):
     def __init__(self, size: int, base_env: dict, pg_url: str | None):
         self.size = size
-        self.tmp = Path(tempfile.mkdtemp(prefix=f"tollgate-bench-report-{size}-"))
-        self.children: list[subprocess.Popen] = []
-        self.port = _free_port()
-        self.env = dict(base_env)
+        tmp = Path(tempfile.mkdtemp(prefix=f"tollgate-bench-report-{size}-"))
+        super().__init__(tmp, dict(base_env))
+        self.port = free_port()
         self.env.update(
             DATA_DIR=str(self.tmp / "data"), HOST=HOST, PORT=str(self.port), PYTHONUNBUFFERED="1"
         )
@@ -113,72 +99,8 @@ class Run:
 
     # --- processes ---
 
-    def manage(self, *argv, timeout=120.0):
-        try:
-            done = subprocess.run(  # noqa: S603 - our own interpreter and manage.py
-                [PYTHON, "manage.py", *argv],
-                cwd=ROOT,
-                env=self.env,
-                capture_output=True,
-                text=True,
-                timeout=timeout,
-                start_new_session=True,
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise BenchError(f"manage.py {argv[0]} took longer than {timeout:.0f} s") from exc
-        if done.returncode != 0:
-            raise BenchError(
-                f"manage.py {' '.join(argv[:2])} failed ({done.returncode}):\n"
-                f"{done.stdout[-2000:]}{done.stderr[-2000:]}"
-            )
-        return done.stdout
-
-    def shell(self, code):
-        """Run ORM code; returns what it printed on lines starting with "=" (marker cut)."""
-        out = self.manage("shell", "--no-imports", "-v", "0", "-c", code)
-        return " ".join(line[1:] for line in out.splitlines() if line.startswith("="))
-
-    def spawn(self, argv, log_name):
-        log = open(self.tmp / f"{log_name}.log", "wb")  # noqa: SIM115 - closed below
-        proc = subprocess.Popen(  # noqa: S603
-            argv,
-            cwd=ROOT,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,  # its own process group: killed as a whole, immune to ^C
-        )
-        log.close()
-        self.children.append(proc)
-        return proc
-
-    def log_tail(self, name):
-        try:
-            text = (self.tmp / f"{name}.log").read_text(errors="replace")
-        except OSError:
-            return ""
-        return "\n".join(text.splitlines()[-30:])
-
     def cleanup(self):
-        for proc in self.children:
-            if proc.returncode is None and proc.poll() is None:
-                try:
-                    os.killpg(proc.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
-        deadline = time.monotonic() + 8
-        for proc in self.children:
-            if proc.returncode is not None:
-                continue
-            try:
-                proc.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                try:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                proc.wait(5)
+        self.stop_children()
         if self.scratch is not None:
             try:
                 _drop_database(self.pg_url, self.scratch)
@@ -237,31 +159,10 @@ class Run:
         proc = self.spawn(
             [GUNICORN, "-c", "python:dashboard.gunicorn_conf", "dashboard.wsgi"], "gunicorn"
         )
-        deadline = time.monotonic() + 60
-        last = None
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise BenchError(
-                    f"gunicorn exited with {proc.returncode}:\n{self.log_tail('gunicorn')}"
-                )
-            try:
-                conn = http.client.HTTPConnection(HOST, self.port, timeout=5)
-                conn.request("GET", "/accounts/login/")
-                status = conn.getresponse().status
-                conn.close()
-                if status == 200:
-                    print(
-                        f"  Tollgate (gunicorn) on {HOST}:{self.port}, up after "
-                        f"{time.monotonic() - t0:.1f} s",
-                        flush=True,
-                    )
-                    return
-                last = f"HTTP {status}"
-            except OSError as exc:
-                last = repr(exc)
-            time.sleep(0.2)
-        raise BenchError(
-            f"gunicorn did not answer within 60 s ({last}):\n{self.log_tail('gunicorn')}"
+        self.wait_http(proc, self.port, "/accounts/login/", {}, "gunicorn", want=200, timeout=60)
+        print(
+            f"  Tollgate (gunicorn) on {HOST}:{self.port}, up after {time.monotonic() - t0:.1f} s",
+            flush=True,
         )
 
     def headers(self):
