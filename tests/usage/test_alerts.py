@@ -2,7 +2,7 @@
 
 import threading
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 from django.core import mail
@@ -14,19 +14,6 @@ from usage.models import PLAN_REF, Alert, AlertDelivery, MonthUsage
 pytestmark = pytest.mark.django_db
 NOW = datetime(2026, 11, 26, 10, 5, 20, tzinfo=UTC)
 PRICE = "/simple/price"
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    class Clock:
-        now = NOW
-
-        def advance(self, **delta):
-            self.now += timedelta(**delta)
-
-    clock = Clock()
-    monkeypatch.setattr(windows, "utc_now", lambda: clock.now)
-    return clock
 
 
 @pytest.fixture

@@ -6,25 +6,11 @@ from datetime import UTC, datetime
 import pytest
 
 from keys.services import key_create, key_update
-from usage import windows
 from usage.models import PLAN_REF, Call, MonthUsage
 
 pytestmark = pytest.mark.django_db
 PRICE = "/simple/price"
 NOW = datetime(2026, 11, 26, 10, 5, 20, 250000, tzinfo=UTC)
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    class Clock:
-        now = NOW
-
-        def set(self, value):
-            self.now = value
-
-    clock = Clock()
-    monkeypatch.setattr(windows, "utc_now", lambda: clock.now)
-    return clock
 
 
 def statuses(api, n, path=PRICE, **kwargs):

@@ -15,12 +15,6 @@ NOW = datetime(2026, 11, 26, 10, 5, 20, tzinfo=UTC)
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
 
-@pytest.fixture
-def clock(monkeypatch):
-    monkeypatch.setattr(windows, "utc_now", lambda: NOW)
-    return NOW
-
-
 def log(key, at, outcome="ok", status=200, path="/simple/price", credit=True):
     """One call as the proxy logs it; a credited 2xx also moves the month counters."""
     if credit and status == 200:
