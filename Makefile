@@ -46,7 +46,7 @@ clean:
 
 # Load-test the metering proxy against the simulated upstream (throwaway database).
 # Options: make bench DURATION=10 CONCURRENCY=8 (seconds per phase, connections).
-bench: install
+bench: install staticfiles/staticfiles.json
 	$(BIN)/python bench/proxy.py
 
 # Tollgate in front of the simulated CoinGecko upstream, with a demo user, keys and some
