@@ -1,75 +1,149 @@
-"""Hot-path SQL: the DB-API cursor under Django's connection, and turns for SQLite writers.
+"""Hot-path SQL: raw DB-API cursors and transactions under Django's connection.
 
 The proxy's statements are fixed strings run a few times per call, so they skip Django's
-cursor wrappers (placeholder rewriting, execute wrappers): that alone was a fifth of the
-database time of a proxied call. Transactions are still Django's ``atomic``, so tests and
-the rest of the project see ordinary Django transactions.
+cursor wrappers (placeholder rewriting, execute wrappers) and, outside a caller's own
+transaction, ``atomic`` too: its bookkeeping and the per-attribute lookups through
+Django's thread-aware connection proxy cost more CPU than SQLite spent running the
+statements. Driver errors still come out as Django's ``DatabaseError`` (the connection's
+own error wrapper), so a broken connection is closed at the end of the request as usual.
+Inside an ``atomic`` block (tests, callers with their own transaction) writes nest as
+Django savepoints, so everyone sees ordinary Django transactions.
 """
 
+import fcntl
+import os
+import sqlite3
 import threading
-from contextlib import contextmanager, nullcontext
-from datetime import date, datetime
+from contextlib import contextmanager, nullcontext, suppress
+from datetime import UTC, date, datetime
 from functools import lru_cache
 
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
-# SQLite lets one writer in at a time, and a blocked writer sleeps in steps of 1, 2, 5,
-# 10 ms... before it looks again. Threads of one process therefore queue here instead, and
-# are woken the moment the previous writer commits; only writers in other processes ever
-# meet SQLite's sleeping busy handler.
-_sqlite_writers = threading.Lock()
+
+class _SQLiteWriters:
+    """The turn to write to the SQLite database, taken before BEGIN IMMEDIATE.
+
+    SQLite lets one writer in at a time, and a blocked writer sleeps in steps of 1, 2, 5,
+    10 ms... before it looks again: under load most of a worker's time went to those naps.
+    Writers on the hot path queue here instead and are woken the moment the previous one
+    is done: threads of one process on a lock, processes on an flock() of a file beside
+    the database. Other writers (the console, commands) still meet the busy handler, but
+    they are rare.
+    """
+
+    def __init__(self):
+        self._threads = threading.Lock()
+        self._fd = None
+        self._pid = None
+
+    def _file(self) -> int:
+        # One descriptor per process: a forked worker must not share its parent's, or the
+        # two would hold the same lock.
+        if self._pid != os.getpid():
+            path = str(connections[DEFAULT_DB_ALIAS].settings_dict["NAME"]) + ".writer-lock"
+            self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            self._pid = os.getpid()
+        return self._fd
+
+    def __enter__(self):
+        self._threads.acquire()
+        try:
+            fcntl.flock(self._file(), fcntl.LOCK_EX)
+        except BaseException:
+            self._threads.release()
+            raise
+
+    def __exit__(self, *exc):
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._threads.release()
+
+
+_sqlite_writers = _SQLiteWriters()
+
+
+def _connection():
+    """This thread's connection to the default database (one proxy lookup), connected."""
+    conn = connections[DEFAULT_DB_ALIAS]
+    conn.ensure_connection()
+    return conn
 
 
 @lru_cache(maxsize=512)
-def _placeholders(vendor: str, statement: str) -> str:
-    return statement.replace("%s", "?") if vendor == "sqlite" else statement
+def _placeholders(sqlite: bool, statement: str) -> str:
+    return statement.replace("%s", "?") if sqlite else statement
 
 
-def cursor():
-    connection.ensure_connection()
-    return connection.connection.cursor()
+def is_sqlite() -> bool:
+    return connections[DEFAULT_DB_ALIAS].vendor == "sqlite"
 
 
 def run(cur, statement: str, params) -> None:
-    cur.execute(_placeholders(connection.vendor, statement), params)
+    cur.execute(_placeholders(isinstance(cur, sqlite3.Cursor), statement), params)
+
+
+def _fetch(statement: str, params, *, one: bool):
+    conn = _connection()
+    with conn.wrap_database_errors:
+        cur = conn.connection.cursor()
+        try:
+            run(cur, statement, params)
+            return cur.fetchone() if one else cur.fetchall()
+        finally:
+            cur.close()
 
 
 def fetch_one(statement: str, params):
-    cur = cursor()
-    try:
-        run(cur, statement, params)
-        return cur.fetchone()
-    finally:
-        cur.close()
+    return _fetch(statement, params, one=True)
 
 
 def fetch_all(statement: str, params) -> list:
-    cur = cursor()
-    try:
-        run(cur, statement, params)
-        return cur.fetchall()
-    finally:
-        cur.close()
+    return _fetch(statement, params, one=False)
 
 
 @contextmanager
 def write():
     """A write transaction with a raw cursor; commits when the block ends without error."""
-    turn = _sqlite_writers if connection.vendor == "sqlite" else nullcontext()
-    with turn, transaction.atomic():
-        cur = cursor()
-        try:
-            yield cur
-        finally:
-            cur.close()
+    conn = _connection()
+    sqlite = conn.vendor == "sqlite"
+    with _sqlite_writers if sqlite else nullcontext():
+        if conn.in_atomic_block:
+            with transaction.atomic(using=conn.alias), conn.wrap_database_errors:
+                cur = conn.connection.cursor()
+                try:
+                    yield cur
+                finally:
+                    cur.close()
+            return
+        with conn.wrap_database_errors:
+            cur = conn.connection.cursor()
+            try:
+                # IMMEDIATE: SQLite takes the write lock now, not at the first write, so
+                # two writers never both read a window as open.
+                cur.execute("BEGIN IMMEDIATE" if sqlite else "BEGIN")
+                try:
+                    yield cur
+                except BaseException:
+                    # A failed ROLLBACK (connection gone) must not hide the first error.
+                    with suppress(Exception):
+                        cur.execute("ROLLBACK")
+                    raise
+                cur.execute("COMMIT")
+            finally:
+                cur.close()
 
 
 def date_param(value: date):
-    return value.isoformat() if connection.vendor == "sqlite" else value
+    return value.isoformat() if is_sqlite() else value
 
 
 def datetime_param(value: datetime):
-    # Django keeps SQLite datetimes as naive UTC text; PostgreSQL takes the aware value.
-    return (
-        connection.ops.adapt_datetimefield_value(value) if connection.vendor == "sqlite" else value
-    )
+    """Django keeps SQLite datetimes as naive UTC text; PostgreSQL takes the aware value.
+
+    The same text as Django's adapt_datetimefield_value, without its settings lookups.
+    """
+    if not is_sqlite():
+        return value
+    return str(value.astimezone(UTC).replace(tzinfo=None))
