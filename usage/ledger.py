@@ -40,35 +40,30 @@ class KeyLimits:
     monthly_credits: int | None
 
 
-KEY_BY_DIGEST = (
-    "SELECT id, rate_limit, monthly_credits FROM keys_apikey "
-    "WHERE digest = %s AND deleted_at IS NULL"
+# The plan's row, with the active key of that digest beside it when there is one.
+LIMITS = (
+    "SELECT p.name, p.monthly_credits, p.rate_limit, p.overage, "
+    "k.id, k.rate_limit, k.monthly_credits FROM usage_plan p "
+    "LEFT JOIN keys_apikey k ON k.digest = %s AND k.deleted_at IS NULL WHERE p.id = 1"
 )
 
 
-def key_limits(raw_key: str) -> KeyLimits | None:
-    """The active key for ``raw_key`` with its own limits, or None. One indexed query.
+def limits(raw_key: str) -> tuple[KeyLimits | None, PlanLimits]:
+    """The active key for ``raw_key`` (or None) and the plan: one query, two index lookups.
 
-    The same rule as keys.selectors.key_authenticate, in plain SQL: building the ORM
-    query cost more than everything else the database does for a proxied call.
+    The key rule is keys.selectors.key_authenticate's, in plain SQL: building the ORM query
+    cost more than everything else the database does for a proxied call.
     """
-    if not crypto.looks_like_key(raw_key):
-        return None
-    row = db.fetch_one(KEY_BY_DIGEST, [crypto.digest(raw_key)])
-    return KeyLimits(*row) if row else None
-
-
-def plan_limits() -> PlanLimits:
-    """One primary-key read; creates the default plan on a fresh database."""
-    row = db.fetch_one(
-        "SELECT name, monthly_credits, rate_limit, overage FROM usage_plan WHERE id = 1", []
-    )
+    digest = crypto.digest(raw_key) if crypto.looks_like_key(raw_key) else ""
+    row = db.fetch_one(LIMITS, [digest])
     if row is None:
         from usage.models import Plan
 
-        plan = Plan.load()
-        row = (plan.name, plan.monthly_credits, plan.rate_limit, plan.overage)
-    return PlanLimits(row[0], row[1], row[2], bool(row[3]))
+        Plan.load()  # a fresh database: create the default plan, then read it as usual
+        row = db.fetch_one(LIMITS, [digest])
+    plan = PlanLimits(row[0], row[1], row[2], bool(row[3]))
+    key = KeyLimits(row[4], row[5], row[6]) if row[4] is not None else None
+    return key, plan
 
 
 RESERVE = (

@@ -6,12 +6,11 @@ sessions, CSRF, authentication middleware, URL resolving and templates entirely.
 Database round trips of a forwarded call (DB limiter; with Redis, steps 4-5 are one Redis
 script outside the transaction):
 
-  1. SELECT the key by digest (unique index)          - ledger.key_limits
-  2. SELECT the plan (primary key)                    - ledger.plan_limits
-  3. BEGIN; 4-5. minute windows of key and plan; 6-7. monthly credit of key and plan; COMMIT
-  8. BEGIN; 9. hour counter; 10. call row; 11. key's last used; COMMIT   - ledger.record
+  1. SELECT the plan and the key by digest (two unique indexes)  - ledger.limits
+  2. BEGIN; 3-4. minute windows of key and plan; 5-6. monthly credit of key and plan; COMMIT
+  7. BEGIN; 8. hour counter; 9. call row; 10. key's last used; COMMIT   - ledger.record
 
-Step 8-11 commits before the answer leaves, so a killed server never loses an answered call.
+Steps 7-10 commit before the answer leaves, so a killed server never loses an answered call.
 """
 
 import json
@@ -135,7 +134,7 @@ def proxy(request, path: str):
     raw_key = client_key(meta)
     if not raw_key:
         return _refuse(call, Outcome.MISSING_KEY)
-    key = ledger.key_limits(raw_key)
+    key, plan = ledger.limits(raw_key)
     if key is None:
         return _refuse(call, Outcome.INVALID_KEY)
     call.key_id = key.pk
@@ -145,7 +144,6 @@ def proxy(request, path: str):
     except (upstream.BadPath, RequestDataTooBig, RawPostDataException):
         return _refuse(call, Outcome.BAD_REQUEST)
 
-    plan = ledger.plan_limits()
     local = request.method in ("GET", "HEAD") and path.rstrip("/") in LOCAL_ENDPOINTS
     admission = ledger.admit(key=key, plan=plan, now=now, charge=not local)
     if admission.outcome is not None:
