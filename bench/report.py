@@ -57,7 +57,6 @@ PAGE_BUDGET = 120.0  # seconds per page, warm-ups included; fewer samples when o
 EXPORT_BUDGET = 180.0  # seconds per CSV download; cut off and measured so far when over
 COMMAND_BUDGET = 240.0  # seconds for exportusage
 
-TARGET_SEED_RATE = 200_000
 TARGET_PAGE_P95_MS = 200.0
 TARGET_P95_GROWTH = 1.5
 TARGET_CALL_ROWS_S = 100_000
@@ -186,6 +185,8 @@ class Run(Harness):
                     raise Unavailable("404")
                 if response.status != 200:
                     return {"error": f"HTTP {response.status}", "detail": body[:200]}
+                if i == 0:
+                    cold = elapsed * 1000  # the first view also sums closed days once
                 if i >= WARMUPS:
                     times.append(elapsed * 1000)
                 if response.will_close:
@@ -197,10 +198,10 @@ class Run(Harness):
             conn.close()
         if not times:
             return {"error": f"no sample within {PAGE_BUDGET:.0f} s"}
-        result = {"p50": _pct(times, 50), "p95": _pct(times, 95), "n": len(times)}
+        result = {"p50": _pct(times, 50), "p95": _pct(times, 95), "n": len(times), "cold": cold}
         print(
             f"  {name:<13} {path:<40} p50 {result['p50']:8.1f} ms   p95 {result['p95']:8.1f} ms"
-            f"   ({len(times)} requests)",
+            f"   ({len(times)} requests; the first, cold: {cold:.0f} ms)",
             flush=True,
         )
         return result
@@ -390,7 +391,7 @@ def _cell(result, fmt):
     return fmt(result)
 
 
-def report(results, backend, sqlite):
+def report(results, backend):
     sizes = [r["size"] for r in results]
     width = 19
 
@@ -418,10 +419,7 @@ def report(results, backend, sqlite):
         row(
             "seeding (seedusage)",
             [f"{r['size'] / r['seed_s']:,.0f} calls/s" for r in results],
-            f">= {TARGET_SEED_RATE:,}/s (SQLite)" if sqlite else "(reference)",
-            mark([r["size"] / r["seed_s"] for r in results], lambda v: v >= TARGET_SEED_RATE)
-            if sqlite
-            else "",
+            "(reference)",
         ),
         row("  seconds", [f"{r['seed_s']:.1f} s" for r in results]),
     ]
@@ -436,6 +434,13 @@ def report(results, backend, sqlite):
                 [_cell(p, lambda p: f"{p['p50']:.0f} / {p['p95']:.0f} ms") for p in page],
                 f"p95 <= {TARGET_PAGE_P95_MS:.0f} ms",
                 mark(p95s, lambda v: v <= TARGET_PAGE_P95_MS) if p95s else "n/a",
+            )
+        )
+        lines.append(
+            row(
+                "  first view (fills day cache)",
+                [_cell(p, lambda p: f"{p['cold']:.0f} ms") for p in page],
+                "(reference)",
             )
         )
         if len(results) > 1:
@@ -594,7 +599,7 @@ def main(argv=None) -> int:
         if run is not None:
             _cleanup(run)
         if results:
-            report(results, backend, sqlite=not pg_url)
+            report(results, backend)
     return 0
 
 

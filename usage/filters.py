@@ -52,7 +52,7 @@ class Period:
         return f"{self.first_day.isoformat()}_{self.last_day.isoformat()}"
 
 
-def _local_midnight(day: date, zone) -> datetime:
+def local_midnight(day: date, zone) -> datetime:
     return datetime.combine(day, time.min, tzinfo=zone).astimezone(UTC)
 
 
@@ -60,8 +60,8 @@ def period_for_dates(first_day: date, last_day: date, *, label: str | None = Non
     """Whole local days from ``first_day`` to ``last_day``, both included."""
     zone = team_zone()
     return Period(
-        start=_local_midnight(first_day, zone),
-        end=_local_midnight(last_day + timedelta(days=1), zone),
+        start=local_midnight(first_day, zone),
+        end=local_midnight(last_day + timedelta(days=1), zone),
         first_day=first_day,
         last_day=last_day,
         label=label or f"{first_day.isoformat()} to {last_day.isoformat()}",

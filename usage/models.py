@@ -186,6 +186,46 @@ class HourUsage(models.Model):
         return f"key {self.key_ref} {self.hour:%Y-%m-%d %H}:00 {self.endpoint} {self.outcome}"
 
 
+class DayUsage(models.Model):
+    """A closed local day's calls per key, endpoint and outcome: the hour counters, summed.
+
+    A cache, filled by usage.daycache the first time a report needs a day that has ended,
+    and kept per time zone (days cut in another TIME_ZONE are other rows).
+    """
+
+    zone = models.CharField(max_length=64)
+    day = models.DateField()
+    key_ref = models.BigIntegerField()
+    endpoint = models.CharField(max_length=100)
+    outcome = models.CharField(max_length=24, choices=Outcome.choices)
+    calls = models.PositiveBigIntegerField(default=0)
+    credits = models.PositiveBigIntegerField(default=0)
+    overage_calls = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["zone", "key_ref", "day", "endpoint", "outcome"], name="dayusage_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"key {self.key_ref} {self.day} ({self.zone}) {self.endpoint} {self.outcome}"
+
+
+class CachedDay(models.Model):
+    """A day whose DayUsage rows are complete in ``zone`` (a day with no calls has none)."""
+
+    zone = models.CharField(max_length=64)
+    day = models.DateField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["zone", "day"], name="cachedday_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.day} ({self.zone})"
+
+
 class MonthUsage(models.Model):
     """Credits and overage calls per key (or the plan, key_ref 0) per UTC calendar month.
 

@@ -32,7 +32,7 @@ def report(request):
     keys = list(keys_visible_to(request.user))
     plan_row, key_rows = month_report(keys=keys, plan=plan, now=now)
     month = period_for_timeframe("this_month", now)
-    days = usage_by_day(key_refs=_team_refs(), period=month)
+    days = usage_by_day(key_refs=_team_refs(), period=month, now=now)
     context = {
         "plan": plan,
         "plan_row": plan_row,
@@ -73,13 +73,13 @@ def history(request):
     if form.is_valid():
         period = form.cleaned_data["period"]
         refs = [key.pk for key in form.cleaned_data["selected_keys"]]
-        days = usage_by_day(key_refs=refs, period=period)
+        days = usage_by_day(key_refs=refs, period=period, now=form.now)
         context.update(
             period=period,
             days=days,
             chart=day_bars(days),
             totals=_sum_days(days),
-            breakdowns=usage_breakdowns(key_refs=refs, period=period),
+            breakdowns=usage_breakdowns(key_refs=refs, period=period, now=form.now),
             selected_keys=form.cleaned_data["selected_keys"],
         )
     template = "usage/_history.html" if request.htmx else "usage/history.html"

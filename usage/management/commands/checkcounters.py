@@ -4,19 +4,24 @@ This is the one place that scans the whole log, on purpose. Run it when the prox
 idle: a call in flight has reserved a credit that has no row yet.
 """
 
+import zoneinfo
 from collections import Counter, defaultdict
-from datetime import UTC
+from datetime import UTC, timedelta
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import Coalesce, TruncHour, TruncMonth
 
 from usage.endpoints import endpoint_name
-from usage.models import PLAN_REF, Call, HourUsage, MonthUsage
+from usage.filters import local_midnight
+from usage.models import PLAN_REF, CachedDay, Call, DayUsage, HourUsage, MonthUsage
 
 
 class Command(BaseCommand):
-    help = "Check that the hour and month counters equal what the call log adds up to."
+    help = (
+        "Check that the hour and month counters equal what the call log adds up to, "
+        "and the cached days the hour counters."
+    )
 
     def handle(self, *args, **options):
         problems = []
@@ -70,11 +75,43 @@ class Command(BaseCommand):
             if logged != counted:
                 problems.append(f"month {slot}: log says {logged}, counter says {counted}")
 
+        problems += self._cached_days()
+
         if problems:
             for line in problems[:50]:
                 self.stderr.write(line)
             raise CommandError(f"{len(problems)} counter(s) differ from the call log")
         self.stdout.write(
             f"counters match the call log: {len(actual_hours)} hour counters, "
-            f"{len(actual_months) // 2} month counters, {Call.objects.count()} calls"
+            f"{len(actual_months) // 2} month counters, {Call.objects.count()} calls; "
+            f"{CachedDay.objects.count()} cached days match the hour counters"
         )
+
+    def _cached_days(self) -> list[str]:
+        """Each cached day's sums against its hour counters, in the zone it was cut in."""
+        problems = []
+        for cached in CachedDay.objects.order_by("zone", "day"):
+            zone = zoneinfo.ZoneInfo(cached.zone)
+            start = local_midnight(cached.day, zone)
+            end = local_midnight(cached.day + timedelta(days=1), zone)
+            expected = {
+                (row["key_ref"], row["endpoint"], row["outcome"]): (row["n"], row["cr"], row["ov"])
+                for row in HourUsage.objects.filter(hour__gte=start, hour__lt=end)
+                .values("key_ref", "endpoint", "outcome")
+                .annotate(n=Sum("calls"), cr=Sum("credits"), ov=Sum("overage_calls"))
+            }
+            actual = {
+                (row.key_ref, row.endpoint, row.outcome): (
+                    row.calls,
+                    row.credits,
+                    row.overage_calls,
+                )
+                for row in DayUsage.objects.filter(zone=cached.zone, day=cached.day)
+            }
+            if expected != actual:
+                problems.append(
+                    f"cached day {cached.day} ({cached.zone}): hour counters say "
+                    f"{sum(v[0] for v in expected.values())} calls, the cache "
+                    f"{sum(v[0] for v in actual.values())}"
+                )
+        return problems

@@ -52,7 +52,7 @@ from django.db.models import Max
 
 from keys.models import ApiKey
 from keys.services import key_create, key_delete
-from usage import windows
+from usage import daycache, windows
 from usage.endpoints import endpoint_name
 from usage.errors import error_response
 from usage.models import PLAN_REF, Call, HourUsage, MonthUsage, Outcome
@@ -655,6 +655,8 @@ class Command(BaseCommand):
             rng=rng,
         )
         inserted = self._write(generator, templates)
+        # Past days' counters changed: their cached sums are stale.
+        daycache.forget()
         self._touch_keys(seeded)
         elapsed = time.perf_counter() - began
         rate = inserted / elapsed if elapsed > 0 else 0.0
