@@ -393,7 +393,7 @@ def _cell(result, fmt):
 
 def report(results, backend):
     sizes = [r["size"] for r in results]
-    width = 19
+    width = 22
 
     def row(label, cells, target="", verdict=""):
         text = f"  {label:<30}" + "".join(f"{c:>{width}}" for c in cells)

@@ -37,26 +37,33 @@ class _SQLiteWriters:
         self._fd = None
         self._pid = None
 
-    def _file(self) -> int:
+    def _file(self) -> int | None:
         # One descriptor per process: a forked worker must not share its parent's, or the
-        # two would hold the same lock.
+        # two would hold the same lock. An in-memory database (the tests') lives in one
+        # process: the threads' lock is enough.
         if self._pid != os.getpid():
-            path = str(connections[DEFAULT_DB_ALIAS].settings_dict["NAME"]) + ".writer-lock"
-            self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            conn = connections[DEFAULT_DB_ALIAS]
+            self._fd = None
+            if not conn.is_in_memory_db():
+                path = str(conn.settings_dict["NAME"]) + ".writer-lock"
+                self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
             self._pid = os.getpid()
         return self._fd
 
     def __enter__(self):
         self._threads.acquire()
         try:
-            fcntl.flock(self._file(), fcntl.LOCK_EX)
+            self._locked = self._file()
+            if self._locked is not None:
+                fcntl.flock(self._locked, fcntl.LOCK_EX)
         except BaseException:
             self._threads.release()
             raise
 
     def __exit__(self, *exc):
         try:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            if self._locked is not None:
+                fcntl.flock(self._locked, fcntl.LOCK_UN)
         finally:
             self._threads.release()
 
