@@ -178,6 +178,24 @@ class Phase:
         return text
 
 
+def _cpu_seconds(session: int) -> float:
+    """User + system CPU of every live process in ``session`` (gunicorn and its workers)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # After "pid (comm)": state ppid pgrp session ... utime(12) stime(13)
+        if int(fields[3]) == session:
+            total += int(fields[11]) + int(fields[12])
+    return total / tick
+
+
 class Bench(Harness):
     def __init__(self, args):
         self.args = args
@@ -271,6 +289,7 @@ class Bench(Harness):
         tollgate = self.spawn(
             [GUNICORN, "-c", "python:dashboard.gunicorn_conf", "dashboard.wsgi"], "tollgate"
         )
+        self.tollgate_pid = tollgate.pid
         self.wait_http(
             sim, self.sim_port, "/api/v3/ping", {KEY_HEADER: self.team_key}, "upstream", want=200
         )
@@ -366,9 +385,11 @@ class Bench(Harness):
         warm = self.run_load(
             "   warm-up through Tollgate", *proxied, min(2.0, a.duration), through_tollgate=True
         )
+        cpu_before = _cpu_seconds(self.tollgate_pid)
         phase_b = self.run_load(
             "B  Tollgate, closed loop", *proxied, a.duration, through_tollgate=True
         )
+        self.cpu_per_call = (_cpu_seconds(self.tollgate_pid) - cpu_before) / max(1, phase_b.sent)
         rate = max(1.0, phase_b.rps / 2)
         print(f"\nphase C: open loop at {rate:.0f} req/s (half of B's top rate)", flush=True)
         c_proxied = self.run_load(
@@ -400,6 +421,8 @@ class Bench(Harness):
             f"  {'proxied requests/s (B)':<34}{phase_b.rps:>16.0f}   "
             f"{'>= ' + str(TARGET_RPS):<12}{mark(phase_b.rps >= TARGET_RPS)}",
             f"  {'direct requests/s (A)':<34}{phase_a.rps:>16.0f}   {'(reference)':<12}",
+            f"  {'Tollgate CPU per call (B)':<34}{self.cpu_per_call * 1000:>13.2f} ms   "
+            f"{'(reference)':<12}",
             f"  {f'added latency p50 @ {rate:.0f}/s':<34}{add50:>13.2f} ms   "
             f"{f'<= {TARGET_P50_MS:g} ms':<12}{mark(add50 <= TARGET_P50_MS)}",
             f"  {f'added latency p99 @ {rate:.0f}/s':<34}{add99:>13.2f} ms   "

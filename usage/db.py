@@ -27,6 +27,8 @@ except ImportError:  # SQLite only
 
 # Prepare a statement on its first run: the proxy's statements are few and repeat.
 PREPARE_THRESHOLD = 0
+# Pipeline mode needs libpq 14 or later (psycopg[binary] brings its own).
+_PIPELINE = psycopg is not None and psycopg.Pipeline.is_supported()
 
 
 class _SQLiteWriters:
@@ -142,7 +144,7 @@ def write():
     with _sqlite_writers if sqlite else nullcontext():
         if conn.in_atomic_block:
             with transaction.atomic(using=conn.alias), conn.wrap_database_errors:
-                cur = conn.connection.cursor()
+                cur = _cursor(conn)
                 try:
                     yield cur
                 finally:
@@ -154,7 +156,7 @@ def write():
                 # PostgreSQL: in pipeline mode, statements whose results nobody reads
                 # (BEGIN, most upserts, COMMIT) go out together with the next one that
                 # is read, instead of a network round trip each.
-                with nullcontext() if sqlite else conn.connection.pipeline():
+                with nullcontext() if sqlite or not _PIPELINE else conn.connection.pipeline():
                     # IMMEDIATE: SQLite takes the write lock now, not at the first write,
                     # so two writers never both read a window as open.
                     cur.execute("BEGIN IMMEDIATE" if sqlite else "BEGIN")
