@@ -23,7 +23,10 @@ from usage.models import PLAN_REF
 
 GRACE = timedelta(hours=1)
 
-CLAIM = "INSERT INTO usage_cachedday (zone, day) VALUES (%s, %s) ON CONFLICT (zone, day) DO NOTHING"
+CLAIM = (
+    "INSERT INTO usage_cachedday (zone, day) VALUES (%s, %s) "
+    "ON CONFLICT (zone, day) DO NOTHING RETURNING id"
+)
 FILL = (
     "INSERT INTO usage_dayusage "
     "(zone, day, key_ref, endpoint, outcome, calls, credits, overage_calls) "
@@ -86,7 +89,9 @@ def ensure(first: date, last: date) -> int:
         end = db.datetime_param(day_start(day + timedelta(days=1)))
         with db.write() as cur:
             db.run(cur, CLAIM, [zone, db.date_param(day)])
-            if cur.rowcount == 1:
+            # A row back: ours to fill (read, not rowcount: PostgreSQL's pipeline mode
+            # has no count until the results are read).
+            if cur.fetchone() is not None:
                 db.run(cur, fill, [zone, db.date_param(day), *refs, start, end])
                 filled += 1
     return filled

@@ -68,3 +68,20 @@ def test_the_proxy_answers_503_in_coingeckos_shape_when_its_database_fails(
     assert upstream.count == 0
     monkeypatch.undo()
     assert api.get("/simple/price", ids="bitcoin", vs_currencies="usd").status_code == 200
+
+
+def test_the_day_cache_fills_in_its_own_transactions(owner_key):
+    from datetime import UTC, datetime
+
+    from usage import daycache
+    from usage.models import DayUsage
+
+    from .test_report import log
+
+    key, _ = owner_key
+    log(key, datetime(2026, 11, 3, 8, tzinfo=UTC))
+    log(key, datetime(2026, 11, 3, 9, tzinfo=UTC), path="/ping")
+    assert daycache.ensure(date(2026, 11, 2), date(2026, 11, 3)) == 2
+    assert daycache.ensure(date(2026, 11, 2), date(2026, 11, 3)) == 0  # once only
+    cached = DayUsage.objects.filter(day=date(2026, 11, 3)).values_list("endpoint", "calls")
+    assert sorted(cached) == [("/ping", 1), ("/simple/price", 1)]
