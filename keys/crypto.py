@@ -44,5 +44,5 @@ KEY_SHAPE = re.compile(rf"{re.escape(KEY_PREFIX)}[A-Za-z0-9]{{{SECRET_LENGTH}}}"
 
 
 def looks_like_key(raw_key: str) -> bool:
-    """Cheap shape check, so garbage never costs a database round trip."""
+    """Cheap shape check: garbage is never hashed nor looked up by digest."""
     return KEY_SHAPE.fullmatch(raw_key) is not None

@@ -3,8 +3,9 @@
 It runs as the first middleware and answers /api/v3/ itself, so the hot path skips
 sessions, CSRF, authentication middleware, URL resolving and templates entirely.
 
-Database round trips of a forwarded call (DB limiter; with Redis, steps 4-5 are one Redis
-script outside the transaction):
+Database round trips of a forwarded call (DB limiter; with Redis, steps 3-4 are one Redis
+script outside the transaction; on PostgreSQL, pipeline mode sends unread statements with the
+next read, see usage.db):
 
   1. SELECT the plan and the key by digest (two unique indexes)  - ledger.limits
   2. BEGIN; 3-4. minute windows of key and plan; 5-6. monthly credit of key and plan; COMMIT
