@@ -2,7 +2,8 @@
 
 from gunicorn.glogging import Logger
 
-PROXY_PREFIX = "/api/v3"
+# usage.proxy.PREFIX, spelled again: this module loads in gunicorn's master, before Django.
+PROXY_PREFIX = "/api/v3/"
 
 
 class ConsoleAccessLogger(Logger):
@@ -14,6 +15,7 @@ class ConsoleAccessLogger(Logger):
     """
 
     def access(self, resp, req, environ, request_time):
-        if environ.get("PATH_INFO", "").startswith(PROXY_PREFIX):
+        path = environ.get("PATH_INFO", "")
+        if path.startswith(PROXY_PREFIX) or path == PROXY_PREFIX[:-1]:  # as ProxyMiddleware
             return
         super().access(resp, req, environ, request_time)

@@ -19,7 +19,6 @@ from django.conf import settings
 
 from usage import db
 from usage.filters import local_midnight, team_zone
-from usage.models import PLAN_REF
 
 GRACE = timedelta(hours=1)
 
@@ -47,24 +46,20 @@ def closed_days(period, now: datetime) -> tuple[date, date] | None:
 
     They are consecutive: whole days lie between the period's ends, closed ones before now.
     """
+    last_end = min(period.end, now - GRACE)
     whole = [
         day
         for day in period.days
-        if day_start(day) >= period.start
-        and day_start(day + timedelta(days=1)) <= period.end
-        and day_start(day + timedelta(days=1)) + GRACE <= now
+        if day_start(day) >= period.start and day_start(day + timedelta(days=1)) <= last_end
     ]
     return (whole[0], whole[-1]) if whole else None
 
 
-def _all_refs() -> list[int]:
-    from keys.models import ApiKey
-
-    return [PLAN_REF, *ApiKey.objects.values_list("pk", flat=True)]
-
-
-def ensure(first: date, last: date) -> int:
+def ensure(first: date, last: date, *, refs: list[int]) -> int:
     """Sum every closed day from ``first`` to ``last`` not yet cached; returns how many.
+
+    ``refs``: every key ref that can have counters (selectors.team_refs), so a cached day
+    holds the whole team whatever keys the report that filled it was about.
 
     One short transaction per day, so the proxy's writers wait for one day's sums at most.
     Two reports filling the same day at once: the claim lets one in, the other skips it.
@@ -81,7 +76,6 @@ def ensure(first: date, last: date) -> int:
     ]
     if not missing:
         return 0
-    refs = _all_refs()
     fill = FILL.format(refs=", ".join(["%s"] * len(refs)))
     filled = 0
     for day in missing:

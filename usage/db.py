@@ -25,8 +25,6 @@ try:
 except ImportError:  # SQLite only
     psycopg = None
 
-# Prepare a statement on its first run: the proxy's statements are few and repeat.
-PREPARE_THRESHOLD = 0
 # Pipeline mode needs libpq 14 or later (psycopg[binary] brings its own).
 _PIPELINE = psycopg is not None and psycopg.Pipeline.is_supported()
 
@@ -102,19 +100,17 @@ def run(cur, statement: str, params) -> None:
 
 
 def _cursor(conn):
-    """A driver cursor. On PostgreSQL one that binds on the server, with prepared statements.
+    """A driver cursor. On PostgreSQL one that binds on the server, so that its statements
+    are prepared (``prepare_threshold`` in dashboard.env.database).
 
-    Django's own cursors bind on the client and never prepare (so that connection poolers
-    work); the proxy runs the same dozen statements on every call, and preparing them
-    spared PostgreSQL a parse and a plan each time: make bench with PostgreSQL and Redis
-    went from 419 to 546 calls a second. Behind PgBouncer in transaction mode, give it
-    ``max_prepared_statements`` (1.21 or later).
+    Django's own cursors bind on the client and never prepare; the proxy runs the same
+    dozen statements on every call, and preparing them spared PostgreSQL a parse and a
+    plan each time: make bench with PostgreSQL and Redis went from 419 to 546 calls a
+    second.
     """
     if conn.vendor == "sqlite":
         return conn.connection.cursor()
-    raw = conn.connection
-    raw.prepare_threshold = PREPARE_THRESHOLD
-    return psycopg.Cursor(raw)
+    return psycopg.Cursor(conn.connection)
 
 
 def _fetch(statement: str, params, *, one: bool):

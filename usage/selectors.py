@@ -98,6 +98,14 @@ BY_ENDPOINT_AND_OUTCOME_DAYS = (
 )
 
 
+def team_refs() -> list[int]:
+    """Every key ref with counters: all keys, deleted or not, and PLAN_REF (calls with no
+    key, and the plan's own month counter)."""
+    from keys.models import ApiKey
+
+    return [PLAN_REF, *ApiKey.objects.values_list("pk", flat=True)]
+
+
 def _split(period, now: datetime):
     """``period`` as its closed whole days (cached, or None) and the hour ranges around them.
 
@@ -107,7 +115,7 @@ def _split(period, now: datetime):
     days = daycache.closed_days(period, now)
     if days is None:
         return None, [(period.start, period.end)]
-    daycache.ensure(*days)
+    daycache.ensure(*days, refs=team_refs())
     first_hour = daycache.day_start(days[0])
     after_last = daycache.day_start(days[1] + timedelta(days=1))
     hours = [(a, b) for a, b in ((period.start, first_hour), (after_last, period.end)) if a < b]

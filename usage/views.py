@@ -14,14 +14,7 @@ from usage.charts import day_bars
 from usage.filters import UsageFilterForm, period_for_timeframe
 from usage.limits import calls_this_minute
 from usage.models import PLAN_REF, Plan
-from usage.selectors import month_report, usage_breakdowns, usage_by_day
-
-
-def _team_refs() -> list[int]:
-    # The team's totals: every key that ever called, deleted or not, and calls with no key.
-    from keys.models import ApiKey
-
-    return [PLAN_REF, *ApiKey.objects.values_list("pk", flat=True)]
+from usage.selectors import month_report, team_refs, usage_breakdowns, usage_by_day
 
 
 @login_required
@@ -32,7 +25,7 @@ def report(request):
     keys = list(keys_visible_to(request.user))
     plan_row, key_rows = month_report(keys=keys, plan=plan, now=now)
     month = period_for_timeframe("this_month", now)
-    days = usage_by_day(key_refs=_team_refs(), period=month, now=now)
+    days = usage_by_day(key_refs=team_refs(), period=month, now=now)
     context = {
         "plan": plan,
         "plan_row": plan_row,

@@ -75,13 +75,15 @@ def test_the_day_cache_fills_in_its_own_transactions(owner_key):
 
     from usage import daycache
     from usage.models import DayUsage
+    from usage.selectors import team_refs
 
     from .test_report import log
 
     key, _ = owner_key
     log(key, datetime(2026, 11, 3, 8, tzinfo=UTC))
     log(key, datetime(2026, 11, 3, 9, tzinfo=UTC), path="/ping")
-    assert daycache.ensure(date(2026, 11, 2), date(2026, 11, 3)) == 2
-    assert daycache.ensure(date(2026, 11, 2), date(2026, 11, 3)) == 0  # once only
+    refs = team_refs()
+    assert daycache.ensure(date(2026, 11, 2), date(2026, 11, 3), refs=refs) == 2
+    assert daycache.ensure(date(2026, 11, 2), date(2026, 11, 3), refs=refs) == 0  # once only
     cached = DayUsage.objects.filter(day=date(2026, 11, 3)).values_list("endpoint", "calls")
     assert sorted(cached) == [("/ping", 1), ("/simple/price", 1)]
