@@ -7,7 +7,7 @@ Run through ``make demo`` (which migrates and collects static files first, like
   and issues its demo keys ("pricing bot", "dashboard", "notebook"). A raw key is shown
   only once and never stored, so the demo keys are re-issued on every run: the previous
   run's keys are deleted (soft delete: their usage stays in the reports);
-- starts the simulated upstream (``python -m usage.simulator``) on a free loopback port
+- starts the simulated upstream (``python -m devtools.simulator``) on a free loopback port
   and points Tollgate at it (UPSTREAM_URL, UPSTREAM_API_KEY), so no call reaches the real
   CoinGecko API;
 - serves Tollgate with gunicorn on PORT (default 8000) exactly as ``make run`` does, and
@@ -191,8 +191,8 @@ def main() -> int:
             "",
             "=" * 78,
             f"  Tollgate demo: {url}",
-            f"  Upstream: SIMULATED CoinGecko on {LOOPBACK}:{sim_port} (python -m usage.simulator)"
-            ": no call reaches the real API.",
+            f"  Upstream: SIMULATED CoinGecko on {LOOPBACK}:{sim_port}"
+            " (python -m devtools.simulator): no call reaches the real API.",
             "",
             *("  " + line.strip() for line in admin.splitlines() if line.strip()),
             demo_login,
@@ -217,7 +217,7 @@ def main() -> int:
             [
                 PYTHON,
                 "-m",
-                "usage.simulator",
+                "devtools.simulator",
                 "--host",
                 LOOPBACK,
                 "--port",

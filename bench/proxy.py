@@ -7,7 +7,7 @@ One run sets everything up, measures, checks the usage log and tears everything 
 
 - a throwaway DATA_DIR with a fresh SQLite database (or DATABASE_URL / REDIS_URL when set),
   a plan so large that no limit binds, a ``bench`` user and key;
-- the simulated upstream (``python -m usage.simulator``) and Tollgate started the way
+- the simulated upstream (``python -m devtools.simulator``) and Tollgate started the way
   ``make run`` starts it (gunicorn, ``dashboard.gunicorn_conf``), both on 127.0.0.1;
 - phase A: closed loop straight to the upstream (its top rate and latency);
 - phase B: closed loop through Tollgate, same concurrency (Tollgate's top rate);
@@ -276,7 +276,7 @@ class Bench(Harness):
             [
                 PYTHON,
                 "-m",
-                "usage.simulator",
+                "devtools.simulator",
                 "--host",
                 HOST,
                 "--port",

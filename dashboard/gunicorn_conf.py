@@ -35,7 +35,7 @@ logger_class = "dashboard.gunicorn_logging.ConsoleAccessLogger"
 
 def post_worker_init(worker):
     # The app (and so Django) is loaded: move SQLite's WAL checkpoints to a background thread.
-    from usage import checkpoint
+    from usage.metering import checkpoint
 
     checkpoint.start()
 

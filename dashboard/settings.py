@@ -4,6 +4,7 @@ Nothing here has a production-unsafe default: DEBUG is off, the secret key is ge
 per installation, and a value we cannot parse stops the start with a one-line message.
 """
 
+import importlib.util
 from pathlib import Path
 
 from dashboard.env import (
@@ -44,10 +45,14 @@ INSTALLED_APPS = [
     "keys",
     "usage",
 ]
+# The development tools (simulated upstream, usage seeder) live in a checkout only: the
+# installed distribution does not ship them, and production never loads them.
+if importlib.util.find_spec("devtools") is not None:
+    INSTALLED_APPS.append("devtools")
 
 MIDDLEWARE = [
     # First: answers /api/v3/ itself, so proxied calls skip sessions, CSRF and templates.
-    "usage.proxy.ProxyMiddleware",
+    "usage.proxy.middleware.ProxyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -6,7 +6,6 @@ see is answered like asking for one that does not exist (404), so key ids reveal
 
 from django.shortcuts import get_object_or_404
 
-from keys import crypto
 from keys.models import ApiKey
 
 
@@ -27,10 +26,3 @@ def key_label_taken(*, owner, label: str, exclude_pk: int | None = None) -> bool
     if exclude_pk is not None:
         qs = qs.exclude(pk=exclude_pk)
     return qs.exists()
-
-
-def key_authenticate(raw_key: str) -> ApiKey | None:
-    """The active key whose digest matches ``raw_key``, or None. One indexed query."""
-    if not crypto.looks_like_key(raw_key):
-        return None
-    return ApiKey.objects.active().filter(digest=crypto.digest(raw_key)).first()

@@ -3,8 +3,7 @@
 import pytest
 
 from keys.services import key_create
-
-PASSWORD = "correct-horse-battery-staple"
+from tests.support import PASSWORD
 
 
 @pytest.fixture

@@ -4,8 +4,9 @@ from django.db import models
 from django.utils import timezone
 
 from keys.models import ApiKey
-from usage import export, services
 from usage.models import Alert, AlertDelivery, Call, HourUsage, MonthUsage, Plan, PlanChange
+from usage.plan import services
+from usage.reports import export
 
 
 @admin.register(Plan)

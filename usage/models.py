@@ -4,9 +4,9 @@ Every call under /api/v3/ that names a key leaves one ``Call`` row. Counters per
 UTC hour and per key and plan per UTC month move in the same transaction, so reports and
 ``/key`` read a few counter rows instead of scanning the log.
 
-Counter tables identify a key by ``key_ref`` (an ApiKey id, 0 for "no key" or "the whole
-plan") rather than a nullable foreign key: a unique index treats NULLs as distinct on
-SQLite, and the upserts on the hot path need that index to hold for every row.
+Counter tables identify a key by ``key_ref``, an ApiKey id or one of two reserved values,
+rather than a nullable foreign key: a unique index treats NULLs as distinct on SQLite,
+and the upserts on the hot path need that index to hold for every row.
 """
 
 from django.conf import settings
@@ -15,7 +15,10 @@ from django.db import models
 
 from keys.models import LIMIT_MAX, ApiKey
 
-PLAN_REF = 0  # key_ref of the plan-wide counters, and of calls without a usable key
+# The whole plan: its month and minute counters (MonthUsage, MinuteUsage), its alerts.
+PLAN_REF = 0
+# Calls without a usable key (missing, unknown, deleted): their hour and day counters.
+NO_KEY_REF = -1
 
 
 class Plan(models.Model):
@@ -118,6 +121,27 @@ class Outcome(models.TextChoices):
     UPSTREAM_TIMEOUT = "upstream_timeout", "upstream timeout"
 
 
+class Bucket(models.TextChoices):
+    """How the report and the export group outcomes: served, failed, refused by Tollgate."""
+
+    OK = "ok", "successful"
+    ERRORS = "errors", "errors"
+    REFUSED = "refused", "refused"
+
+
+BUCKETS = {
+    Outcome.OK: Bucket.OK,
+    Outcome.UPSTREAM_ERROR: Bucket.ERRORS,
+    Outcome.UPSTREAM_UNREACHABLE: Bucket.ERRORS,
+    Outcome.UPSTREAM_TIMEOUT: Bucket.ERRORS,
+    Outcome.BAD_REQUEST: Bucket.ERRORS,
+    Outcome.RATE_LIMITED: Bucket.REFUSED,
+    Outcome.CREDITS_EXHAUSTED: Bucket.REFUSED,
+    Outcome.INVALID_KEY: Bucket.REFUSED,
+    Outcome.MISSING_KEY: Bucket.REFUSED,
+}
+
+
 class Call(models.Model):
     """One request under /api/v3/: forwarded, answered locally, or refused."""
 
@@ -144,6 +168,9 @@ class Call(models.Model):
 
 class HourUsage(models.Model):
     """Calls per key per UTC hour, endpoint and outcome: the report's unit of time.
+
+    ``key_ref`` is the key's id, or NO_KEY_REF for calls without a usable key; the plan's
+    total is the sum over all refs (it has no row of its own here).
 
     Whole UTC hours let the report cut days exactly in any whole-hour time zone.
     """
@@ -227,7 +254,7 @@ class CachedDay(models.Model):
 
 
 class MonthUsage(models.Model):
-    """Credits and overage calls per key (or the plan, key_ref 0) per UTC calendar month.
+    """Credits and overage calls per key (or the plan, PLAN_REF) per UTC calendar month.
 
     ``credits_used`` includes credits reserved by calls still in flight; a call that the
     upstream does not answer with 2xx gives its credit back.

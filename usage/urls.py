@@ -1,16 +1,17 @@
 from django.urls import path
 
-from usage import export, settings_views, views
+from usage.plan import views as plan_views
+from usage.reports import views as report_views
 
 app_name = "usage"
 urlpatterns = [
-    path("", views.report, name="report"),
-    path("live/", views.live, name="live"),
-    path("history/", views.history, name="history"),
-    path("export.csv", export.usage_export, name="export"),
-    path("settings/", settings_views.settings_page, name="settings"),
-    path("settings/plan/", settings_views.plan_save, name="settings-plan"),
-    path("settings/alerts/", settings_views.alerts_save, name="settings-alerts"),
-    path("settings/alerts/toggle/", settings_views.alerts_toggle, name="settings-alerts-toggle"),
-    path("settings/overage/", settings_views.overage_toggle, name="settings-overage"),
+    path("", report_views.report, name="report"),
+    path("live/", report_views.live, name="live"),
+    path("history/", report_views.history, name="history"),
+    path("export.csv", report_views.usage_export, name="export"),
+    path("settings/", plan_views.settings_page, name="settings"),
+    path("settings/plan/", plan_views.plan_save, name="settings-plan"),
+    path("settings/alerts/", plan_views.alerts_save, name="settings-alerts"),
+    path("settings/alerts/toggle/", plan_views.alerts_toggle, name="settings-alerts-toggle"),
+    path("settings/overage/", plan_views.overage_toggle, name="settings-overage"),
 ]

@@ -16,7 +16,7 @@ import pytest
 # Playwright's sync API drives its client from an asyncio event loop that stays running in
 # the main thread for as long as the browser is open. Django sees that loop and refuses ORM
 # calls from this thread (SynchronousOnlyOperation): creating users in fixtures, the
-# key_authenticate() checks in the tests, pytest-django's flush after each test, and any
+# authenticated() checks in the tests, pytest-django's flush after each test, and any
 # test that runs after the first e2e test in the same session. No coroutine of ours ever
 # touches the ORM (the live server answers in its own thread), so the check protects
 # nothing here and we turn it off for the test process.

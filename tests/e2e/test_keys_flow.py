@@ -10,19 +10,11 @@ import pytest
 from playwright.sync_api import expect
 
 from keys.crypto import DISPLAY_LENGTH, KEY_PREFIX
-from keys.selectors import key_authenticate
+from keys.models import ApiKey
 from keys.services import DUPLICATE_LABEL
-from tests.conftest import PASSWORD
+from tests.support import authenticated, log_in
 
 pytestmark = pytest.mark.e2e
-
-
-def log_in(page, live_server, username="alice"):
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_test_id("username")).to_have_text(username)
 
 
 def open_keys_page(page, live_server):
@@ -67,7 +59,7 @@ def test_add_edit_delete_key_with_htmx(page, live_server, owner):
     set_marker(page)
     raw = add_key(page, "pricing bot")
     assert_no_reload(page)
-    key = key_authenticate(raw)
+    key = ApiKey.objects.get(pk=authenticated(raw))
     assert key is not None
     assert key.owner == owner
     assert key.label == "pricing bot"
@@ -94,7 +86,7 @@ def test_add_edit_delete_key_with_htmx(page, live_server, owner):
     assert_no_reload(page)
     key.refresh_from_db()
     assert key.label == "pricing bot v2"
-    assert key_authenticate(raw) == key
+    assert authenticated(raw) == key.pk
 
     # Delete: confirm, and the row leaves the table; the key no longer authenticates.
     key_row(page, key.pk).get_by_role("link", name="Delete").click()
@@ -104,7 +96,7 @@ def test_add_edit_delete_key_with_htmx(page, live_server, owner):
     expect(key_row(page, key.pk)).to_have_count(0)
     expect(page.get_by_test_id("no-keys")).to_be_visible()
     assert_no_reload(page)
-    assert key_authenticate(raw) is None
+    assert authenticated(raw) is None
 
     # And it stays gone after a reload.
     page.reload()
@@ -119,7 +111,7 @@ def test_add_edit_delete_key_without_javascript(page_no_js, live_server, owner):
     # Add: a plain post renders the one-time key on its own page.
     raw = add_key(page, "laptop")
     expect(page).to_have_url(f"{live_server.url}/keys/new/")
-    key = key_authenticate(raw)
+    key = ApiKey.objects.get(pk=authenticated(raw))
     assert key is not None
     assert key.label == "laptop"
 
@@ -148,7 +140,7 @@ def test_add_edit_delete_key_without_javascript(page_no_js, live_server, owner):
     expect(page).to_have_url(f"{live_server.url}/keys/")
     expect(page.get_by_role("status")).to_contain_text("Deleted “work laptop”.")
     expect(key_row(page, key.pk)).to_have_count(0)
-    assert key_authenticate(raw) is None
+    assert authenticated(raw) is None
 
 
 def field_error(page):

@@ -8,36 +8,18 @@ import pytest
 from playwright.sync_api import expect
 
 from keys.services import key_create
-from tests.e2e.test_keys_flow import log_in
-from usage.ledger import Admission, CallRecord, record
+from tests.support import log_in, record_call
 
 pytestmark = pytest.mark.e2e
-
-
-def call(key, at, path="/simple/price"):
-    record(
-        CallRecord(
-            at=at,
-            key_id=key.pk,
-            method="GET",
-            path=path,
-            query="",
-            status=200,
-            outcome="ok",
-            bytes=50,
-            latency_ms=12.5,
-        ),
-        Admission(None, None, credit=True),
-    )
 
 
 def test_filter_by_key_and_range_then_download_the_csv(page, live_server, owner):
     bot, _ = key_create(owner=owner, label="pricing bot")
     laptop, _ = key_create(owner=owner, label="laptop")
-    call(bot, datetime(2026, 10, 3, 9, 0, tzinfo=UTC))
-    call(bot, datetime(2026, 10, 4, 9, 0, tzinfo=UTC), path="/coins/bitcoin")
-    call(bot, datetime(2026, 10, 9, 9, 0, tzinfo=UTC))  # outside the range
-    call(laptop, datetime(2026, 10, 4, 10, 0, tzinfo=UTC))  # another key
+    record_call(bot, datetime(2026, 10, 3, 9, 0, tzinfo=UTC), size=50)
+    record_call(bot, datetime(2026, 10, 4, 9, 0, tzinfo=UTC), path="/coins/bitcoin", size=50)
+    record_call(bot, datetime(2026, 10, 9, 9, 0, tzinfo=UTC), size=50)  # outside the range
+    record_call(laptop, datetime(2026, 10, 4, 10, 0, tzinfo=UTC), size=50)  # another key
 
     log_in(page, live_server)
     page.get_by_role("link", name="Usage", exact=True).click()

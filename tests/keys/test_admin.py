@@ -4,8 +4,8 @@ import pytest
 from django.urls import reverse
 
 from keys.models import ApiKey
-from keys.selectors import key_authenticate
 from keys.services import key_create, key_delete
+from tests.support import authenticated
 
 pytestmark = pytest.mark.django_db
 CHANGELIST = reverse("admin:keys_apikey_changelist")
@@ -52,7 +52,7 @@ def test_delete_selected_keys_soft_deletes(staff_client, owner_key):
         CHANGELIST, {"action": "delete_selected_keys", "_selected_action": [key.pk]}, follow=True
     )
     assert "Deleted 1 key(s)." in response.content.decode()
-    assert key_authenticate(raw) is None
+    assert authenticated(raw) is None
     assert ApiKey.objects.filter(pk=key.pk, deleted_at__isnull=False).exists()
 
 
@@ -82,7 +82,7 @@ def test_adding_a_key_shows_it_once_and_stores_its_digest(staff_client, owner):
     assert "no-store" in response["Cache-Control"]
     key = ApiKey.objects.get(label="from admin")
     assert key.owner == owner and key.rate_limit == 60
-    assert key_authenticate(raw) == key
+    assert authenticated(raw) == key.pk
     assert (
         raw
         not in staff_client.get(reverse("admin:keys_apikey_change", args=[key.pk])).content.decode()
@@ -108,7 +108,7 @@ def test_editing_in_the_admin_changes_label_and_limits(staff_client, owner_key):
     assert response.status_code == 302
     key.refresh_from_db()
     assert (key.label, key.monthly_credits) == ("renamed", 1000)
-    assert key_authenticate(raw) == key
+    assert authenticated(raw) == key.pk
 
 
 def test_members_cannot_open_the_admin(owner_client):

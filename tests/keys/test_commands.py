@@ -6,7 +6,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from keys.models import ApiKey
-from keys.selectors import key_authenticate
+from tests.support import authenticated
 
 pytestmark = pytest.mark.django_db
 
@@ -23,7 +23,7 @@ def test_it_prints_the_raw_key_as_its_only_line(owner):
     )
     lines = out.splitlines()
     assert len(lines) == 1 and err == ""
-    key = key_authenticate(lines[0])
+    key = ApiKey.objects.get(pk=authenticated(lines[0]))
     assert key is not None and key.owner == owner
     assert (key.label, key.rate_limit, key.monthly_credits) == ("cron job", 30, 5000)
 

@@ -4,8 +4,9 @@ from django.db import connection
 
 from keys import crypto
 from keys.models import ApiKey
-from keys.selectors import key_authenticate, keys_visible_to
+from keys.selectors import keys_visible_to
 from keys.services import key_create, key_delete, key_update, keys_delete
+from tests.support import authenticated
 
 
 def all_database_text() -> str:
@@ -31,9 +32,9 @@ class TestCreate:
 
     def test_the_raw_key_authenticates(self, owner):
         key, raw = key_create(owner=owner, label="pricing bot")
-        assert key_authenticate(raw) == key
-        assert key_authenticate(crypto.generate_key()) is None
-        assert key_authenticate("not a key") is None
+        assert authenticated(raw) == key.pk
+        assert authenticated(crypto.generate_key()) is None
+        assert authenticated("not a key") is None
 
     def test_it_stores_optional_limits(self, owner):
         key, _ = key_create(owner=owner, label="bot", rate_limit=30, monthly_credits=1000)
@@ -102,7 +103,7 @@ class TestUpdate:
         key_update(key=key, label="renamed", rate_limit=10, monthly_credits=500)
         key.refresh_from_db()
         assert (key.label, key.rate_limit, key.monthly_credits) == ("renamed", 10, 500)
-        assert key_authenticate(raw) == key  # editing never changes the secret
+        assert authenticated(raw) == key.pk  # editing never changes the secret
 
     def test_blank_limits_fall_back_to_the_plan(self, owner):
         key, _ = key_create(owner=owner, label="bot", rate_limit=5, monthly_credits=5)
@@ -141,7 +142,7 @@ class TestDelete:
     def test_a_deleted_key_never_authenticates_but_keeps_its_row(self, owner_key):
         key, raw = owner_key
         assert key_delete(key=key) is True
-        assert key_authenticate(raw) is None
+        assert authenticated(raw) is None
         key.refresh_from_db()
         assert key.deleted_at is not None and key.label == "pricing bot"
         assert key.status == "Deleted"

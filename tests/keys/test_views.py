@@ -3,8 +3,8 @@ from django.test import Client
 from django.urls import reverse
 
 from keys.models import ApiKey
-from keys.selectors import key_authenticate
 from keys.services import key_create
+from tests.support import authenticated
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
 XSS = "<script>alert(1)</script>"
@@ -51,7 +51,7 @@ class TestCreate:
         assert response.status_code == 200
         key = ApiKey.objects.get(owner=owner)
         raw = response.context["raw_key"]
-        assert key_authenticate(raw) == key
+        assert authenticated(raw) == key.pk
         body = response.content.decode()
         assert raw in body
         assert "will not be shown again" in body
@@ -147,10 +147,10 @@ class TestDelete:
         url = reverse("keys:delete", args=[key.pk])
         confirm = owner_client.get(url)
         assert "Delete “pricing bot”?" in confirm.content.decode()
-        assert key_authenticate(raw) == key  # asking deletes nothing
+        assert authenticated(raw) == key.pk  # asking deletes nothing
         response = owner_client.post(url)
         assert response.status_code == 302
-        assert key_authenticate(raw) is None
+        assert authenticated(raw) is None
         assert ApiKey.objects.filter(pk=key.pk).exists()  # history stays
 
     def test_htmx_gets_the_message_and_a_table_without_the_key(self, owner_client, owner_key):
@@ -175,7 +175,7 @@ class TestAccess:
             assert response.status_code == 404
             assert "pricing bot" not in response.content.decode()
         key.refresh_from_db()
-        assert key.label == "pricing bot" and key_authenticate(raw) == key
+        assert key.label == "pricing bot" and authenticated(raw) == key.pk
 
     def test_an_unknown_key_is_404_too(self, owner_client):
         for url in key_urls(999999):

@@ -5,12 +5,11 @@ from datetime import timedelta
 
 import pytest
 
-from usage import windows
-from usage.limits import get_limiter
+from devtools.simulator import SimulatedUpstream
+from tests.support import TEAM_KEY
+from usage.metering import windows
+from usage.metering.limiters import get_limiter
 from usage.models import Plan
-from usage.simulator import SimulatedUpstream
-
-TEAM_KEY = "CG-team-upstream-key-0123456789"
 
 
 @pytest.fixture(scope="session")

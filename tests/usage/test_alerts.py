@@ -8,7 +8,8 @@ import pytest
 from django.core import mail
 
 from keys.services import key_update
-from usage import alerts, windows
+from usage.alerts import delivery as alerts
+from usage.metering import windows
 from usage.models import PLAN_REF, Alert, AlertDelivery, MonthUsage
 
 pytestmark = pytest.mark.django_db

@@ -1,7 +1,6 @@
 """Alerts over real transports: an SMTP server and a webhook receiver on loopback."""
 
 import json
-import socket
 import threading
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -9,18 +8,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from aiosmtpd.controller import Controller
 
-from usage import alerts, windows
+from tests.support import free_port
+from usage.alerts import delivery as alerts
+from usage.metering import windows
 from usage.models import PLAN_REF, AlertDelivery, MonthUsage
 
 pytestmark = pytest.mark.django_db
 NOW = datetime(2026, 11, 26, 10, 5, 20, tzinfo=UTC)
 MONTH = NOW.date().replace(day=1)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Inbox:

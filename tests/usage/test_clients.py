@@ -25,8 +25,8 @@ from coingecko_sdk import AuthenticationError, Coingecko, DefaultHttpxClient, Ra
 from pycoingecko import CoinGeckoAPI
 
 from keys.services import key_create, key_update
-from tests.usage.conftest import TEAM_KEY
-from usage import windows
+from tests.support import TEAM_KEY
+from usage.metering import windows
 from usage.models import Call, Outcome
 
 PING = {"gecko_says": "(V3) To the Moon!"}

@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 import pytest
 from django.core.management import CommandError, call_command
 
-from usage.ledger import CallRecord, record
+from tests.support import record_call
 from usage.models import HourUsage, Plan
 
 pytestmark = pytest.mark.django_db
@@ -69,17 +69,8 @@ class TestCheckCounters:
         key, _ = owner_key
         at = datetime(2026, 11, 26, 10, 15, tzinfo=UTC)
         for status, outcome in [(200, "ok"), (200, "ok"), (429, "rate_limited")]:
-            record(
-                CallRecord(
-                    at=at,
-                    key_id=key.pk,
-                    method="GET",
-                    path="/ping",
-                    query="",
-                    status=status,
-                    outcome=outcome,
-                    bytes=10,
-                )
+            record_call(
+                key, at, path="/ping", status=status, outcome=outcome, credit=False, size=10
             )
 
     def test_it_passes_when_counters_equal_the_log(self, owner_key):

@@ -9,7 +9,6 @@ per-minute limiter) when REDIS_URL is set. CI's second pass sets both.
 
 import http.client
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -21,7 +20,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from usage.simulator import SimulatedUpstream
+from devtools.simulator import SimulatedUpstream
+from tests.support import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 TEAM_KEY = "CG-team-key-for-concurrency"
@@ -45,12 +45,6 @@ BACKENDS = [
         marks=pytest.mark.skipif(not REDIS_URL, reason="REDIS_URL is not set"),
     ),
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Server:

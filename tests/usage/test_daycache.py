@@ -7,10 +7,9 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
+from tests.support import record_call
 from usage.models import CachedDay, DayUsage
-from usage.selectors import usage_breakdowns, usage_by_day
-
-from .test_report import log
+from usage.reports.selectors import usage_breakdowns, usage_by_day
 
 pytestmark = pytest.mark.django_db
 NOW = datetime(2026, 11, 26, 10, 5, 20, tzinfo=UTC)
@@ -24,9 +23,9 @@ def days_of(client, **params) -> dict[str, int]:
 
 def test_closed_days_read_the_same_the_second_time(owner_client, owner_key, clock):
     key, _ = owner_key
-    log(key, datetime(2026, 11, 3, 8, tzinfo=UTC))
-    log(key, datetime(2026, 11, 3, 20, tzinfo=UTC), outcome="upstream_error", status=502)
-    log(key, datetime(2026, 11, 4, 0, 0, tzinfo=UTC))
+    record_call(key, datetime(2026, 11, 3, 8, tzinfo=UTC))
+    record_call(key, datetime(2026, 11, 3, 20, tzinfo=UTC), outcome="upstream_error", status=502)
+    record_call(key, datetime(2026, 11, 4, 0, 0, tzinfo=UTC))
     first = days_of(owner_client, start="2026-11-02", end="2026-11-04")
     assert first == {"2026-11-02": 0, "2026-11-03": 2, "2026-11-04": 1}
     # All three days are over: they were summed once (empty days included) ...
@@ -39,13 +38,13 @@ def test_closed_days_read_the_same_the_second_time(owner_client, owner_key, cloc
 
 def test_today_keeps_counting_after_a_report(owner_client, owner_key, clock):
     key, _ = owner_key
-    log(key, datetime(2026, 11, 25, 9, tzinfo=UTC))
-    log(key, NOW)
+    record_call(key, datetime(2026, 11, 25, 9, tzinfo=UTC))
+    record_call(key, NOW)
     assert days_of(owner_client, start="2026-11-25", end="2026-11-26") == {
         "2026-11-25": 1,
         "2026-11-26": 1,
     }
-    log(key, NOW)
+    record_call(key, NOW)
     assert days_of(owner_client, start="2026-11-25", end="2026-11-26") == {
         "2026-11-25": 1,
         "2026-11-26": 2,
@@ -58,10 +57,10 @@ def test_a_day_is_not_frozen_while_its_last_calls_may_still_be_committed(
 ):
     key, _ = owner_key
     clock.set(datetime(2026, 11, 26, 0, 30, tzinfo=UTC))
-    log(key, datetime(2026, 11, 25, 23, 59, 50, tzinfo=UTC))
+    record_call(key, datetime(2026, 11, 25, 23, 59, 50, tzinfo=UTC))
     assert days_of(owner_client, start="2026-11-25", end="2026-11-25") == {"2026-11-25": 1}
     # A slow call that arrived at 23:59:59 is committed now, half an hour later.
-    log(key, datetime(2026, 11, 25, 23, 59, 59, tzinfo=UTC))
+    record_call(key, datetime(2026, 11, 25, 23, 59, 59, tzinfo=UTC))
     assert days_of(owner_client, start="2026-11-25", end="2026-11-25") == {"2026-11-25": 2}
     clock.set(datetime(2026, 11, 26, 1, 30, tzinfo=UTC))
     assert days_of(owner_client, start="2026-11-25", end="2026-11-25") == {"2026-11-25": 2}
@@ -70,8 +69,8 @@ def test_a_day_is_not_frozen_while_its_last_calls_may_still_be_committed(
 
 def test_another_time_zone_cuts_its_own_days(owner_client, owner_key, settings, clock):
     key, _ = owner_key
-    log(key, datetime(2026, 11, 10, 12, tzinfo=UTC))
-    log(key, datetime(2026, 11, 10, 16, tzinfo=UTC))  # 01:00 on the 11th in Tokyo
+    record_call(key, datetime(2026, 11, 10, 12, tzinfo=UTC))
+    record_call(key, datetime(2026, 11, 10, 16, tzinfo=UTC))  # 01:00 on the 11th in Tokyo
     assert days_of(owner_client, start="2026-11-10", end="2026-11-11") == {
         "2026-11-10": 2,
         "2026-11-11": 0,
@@ -96,8 +95,8 @@ def test_a_period_across_cached_days_and_today_adds_up(owner, owner_key, clock):
         (NOW, "/coins/solana", "ok", 200),
         (NOW, "/ping", "ok", 200),
     ]:
-        log(key, at, path=path, outcome=outcome, status=status)
-    from usage.filters import period_for_timeframe
+        record_call(key, at, path=path, outcome=outcome, status=status)
+    from usage.reports.periods import period_for_timeframe
 
     period = period_for_timeframe("7d", NOW)  # Nov 20-26: six closed days and today
     tables = usage_breakdowns(key_refs=[key.pk], period=period, now=NOW)
@@ -120,7 +119,7 @@ def test_seedusage_drops_the_cache(owner_client, owner_key, clock):
 
 def test_checkcounters_notices_a_cached_day_that_differs(owner_key, owner_client, clock):
     key, _ = owner_key
-    log(key, datetime(2026, 11, 3, 8, tzinfo=UTC))
+    record_call(key, datetime(2026, 11, 3, 8, tzinfo=UTC))
     days_of(owner_client, start="2026-11-03", end="2026-11-03")
     out = io.StringIO()
     call_command("checkcounters", stdout=out)

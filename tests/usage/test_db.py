@@ -1,11 +1,12 @@
 """The proxy's raw transactions, outside any test transaction (as in a server worker)."""
 
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 from django.db import DatabaseError, connection
 
-from usage import db, ledger
+from tests.support import record_call
+from usage.metering import access, db
 from usage.models import MonthUsage
 
 # transaction=True: no test-wide atomic block, so db.write() runs its own BEGIN/COMMIT.
@@ -60,30 +61,57 @@ def test_reads_see_what_writes_committed():
 def test_the_proxy_answers_503_in_coingeckos_shape_when_its_database_fails(
     api, upstream, monkeypatch
 ):
-    monkeypatch.setattr(ledger, "LIMITS", "SELECT missing_column FROM usage_plan")
+    monkeypatch.setattr(access, "PLAN_AND_KEY", "SELECT missing_column FROM usage_plan")
     response = api.get("/simple/price", ids="bitcoin", vs_currencies="usd")
     assert response.status_code == 503
     assert response.json()["status"]["error_code"] == 503
     assert "database" in response.json()["status"]["error_message"]
+    assert response.json()["status"]["timestamp"]
     assert upstream.count == 0
     monkeypatch.undo()
     assert api.get("/simple/price", ids="bitcoin", vs_currencies="usd").status_code == 200
 
 
 def test_the_day_cache_fills_in_its_own_transactions(owner_key):
-    from datetime import UTC, datetime
 
-    from usage import daycache
     from usage.models import DayUsage
-    from usage.selectors import team_refs
-
-    from .test_report import log
+    from usage.reports import daycache
+    from usage.reports.selectors import team_refs
 
     key, _ = owner_key
-    log(key, datetime(2026, 11, 3, 8, tzinfo=UTC))
-    log(key, datetime(2026, 11, 3, 9, tzinfo=UTC), path="/ping")
+    record_call(key, datetime(2026, 11, 3, 8, tzinfo=UTC))
+    record_call(key, datetime(2026, 11, 3, 9, tzinfo=UTC), path="/ping")
     refs = team_refs()
     assert daycache.ensure(date(2026, 11, 2), date(2026, 11, 3), refs=refs) == 2
     assert daycache.ensure(date(2026, 11, 2), date(2026, 11, 3), refs=refs) == 0  # once only
     cached = DayUsage.objects.filter(day=date(2026, 11, 3)).values_list("endpoint", "calls")
     assert sorted(cached) == [("/ping", 1), ("/simple/price", 1)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_moves_keyless_hour_and_day_counters_off_the_plans_ref():
+    """Before 0005, key_ref 0 meant "no key" in the hour and day counters: it becomes
+    NO_KEY_REF there, and the month counters' 0 (the plan) is left alone."""
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connection)
+    executor.migrate([("usage", "0004_daycache")])
+    old = executor.loader.project_state([("usage", "0004_daycache")]).apps
+    hour = datetime(2026, 11, 3, 8, tzinfo=UTC)
+    old.get_model("usage", "HourUsage").objects.create(
+        key_ref=0, hour=hour, endpoint="/ping", outcome="missing_key", calls=3
+    )
+    old.get_model("usage", "DayUsage").objects.create(
+        zone="UTC", day=date(2026, 11, 3), key_ref=0, endpoint="/ping", outcome="missing_key"
+    )
+    old.get_model("usage", "MonthUsage").objects.create(
+        key_ref=0, month=date(2026, 11, 1), credits_used=7
+    )
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+    from usage.models import NO_KEY_REF, PLAN_REF, DayUsage, HourUsage, MonthUsage
+
+    assert HourUsage.objects.get().key_ref == NO_KEY_REF
+    assert DayUsage.objects.get().key_ref == NO_KEY_REF
+    assert MonthUsage.objects.get().key_ref == PLAN_REF

@@ -1,6 +1,6 @@
 import pytest
 
-from usage.endpoints import endpoint_name
+from usage.proxy.endpoints import endpoint_name
 
 
 @pytest.mark.parametrize(

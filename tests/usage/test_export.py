@@ -8,9 +8,9 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from keys.services import key_create, key_delete
-from usage import export
-from usage.ledger import Admission, CallRecord, record
+from tests.support import record_call
 from usage.models import Call, Outcome
+from usage.reports import export
 
 pytestmark = pytest.mark.django_db
 
@@ -42,36 +42,6 @@ CALLS_HEADER = [
 
 def utc(*args) -> datetime:
     return datetime(*args, tzinfo=UTC)
-
-
-def call(
-    key,
-    at,
-    *,
-    path="/simple/price",
-    status=200,
-    outcome=Outcome.OK,
-    credit=True,
-    overage=False,
-    latency_ms=12.5,
-    size=100,
-    method="GET",
-):
-    """One proxied call through the ledger, so the counters move as in production."""
-    return record(
-        CallRecord(
-            at=at,
-            key_id=key.pk if key else None,
-            method=method,
-            path=path,
-            query="ids=bitcoin&vs_currencies=usd",
-            status=status,
-            outcome=outcome,
-            latency_ms=latency_ms,
-            bytes=size,
-        ),
-        Admission(None, None, credit=credit, overage=overage),
-    )
 
 
 def text_of(response) -> str:
@@ -109,12 +79,14 @@ def alerts_key(owner):
 def november(utc_team, owner_key, alerts_key):
     """A few calls of the owner's two keys in November 2026 (UTC team)."""
     bot = owner_key[0]
-    call(bot, utc(2026, 11, 3, 10, 5, 20, 250000))
-    call(bot, utc(2026, 11, 3, 10, 40), path="/coins/bitcoin", latency_ms=None, size=2048)
-    call(bot, utc(2026, 11, 3, 23, 59), status=502, outcome=Outcome.UPSTREAM_ERROR, size=0)
-    call(alerts_key, utc(2026, 11, 3, 12), status=429, outcome=Outcome.RATE_LIMITED, credit=False)
-    call(alerts_key, utc(2026, 11, 3, 13), credit=False, overage=True, method="POST")
-    call(bot, utc(2026, 11, 5, 0, 0), latency_ms=1234.56789)
+    record_call(bot, utc(2026, 11, 3, 10, 5, 20, 250000))
+    record_call(bot, utc(2026, 11, 3, 10, 40), path="/coins/bitcoin", latency_ms=None, size=2048)
+    record_call(bot, utc(2026, 11, 3, 23, 59), status=502, outcome=Outcome.UPSTREAM_ERROR, size=0)
+    record_call(
+        alerts_key, utc(2026, 11, 3, 12), status=429, outcome=Outcome.RATE_LIMITED, credit=False
+    )
+    record_call(alerts_key, utc(2026, 11, 3, 13), credit=False, overage=True, method="POST")
+    record_call(bot, utc(2026, 11, 5, 0, 0), latency_ms=1234.56789)
     return bot, alerts_key
 
 
@@ -244,7 +216,7 @@ class TestEveryCall:
         assert "ids=bitcoin" not in text
 
     def test_calls_without_a_key_are_not_anyones(self, staff_client, november):
-        call(None, utc(2026, 11, 4), status=401, outcome=Outcome.MISSING_KEY, credit=False)
+        record_call(None, utc(2026, 11, 4), status=401, outcome=Outcome.MISSING_KEY, credit=False)
         rows = download(staff_client, granularity="call", **NOVEMBER)
         assert len(rows) == 1 + 6
         assert all(row[1] for row in rows[1:])
@@ -273,7 +245,7 @@ class TestRanges:
             datetime(2026, 11, 30, 23, 59, tzinfo=local),  # the last day's last minute: in
             datetime(2026, 12, 1, 0, 0, tzinfo=local),  # the next day: out
         ]:
-            call(key, at.astimezone(UTC))
+            record_call(key, at.astimezone(UTC))
         rows = download(owner_client, granularity=granularity, **NOVEMBER)
         if granularity == "day":
             assert [(row[0], row[3]) for row in rows[1:]] == [
@@ -290,8 +262,8 @@ class TestRanges:
 
     def test_the_team_time_zone_decides_the_day(self, owner_client, owner_key, settings):
         key = owner_key[0]
-        call(key, utc(2026, 11, 30, 14, 59))  # 23:59 on 30 November in Tokyo
-        call(key, utc(2026, 11, 30, 15, 30))  # 00:30 on 1 December in Tokyo
+        record_call(key, utc(2026, 11, 30, 14, 59))  # 23:59 on 30 November in Tokyo
+        record_call(key, utc(2026, 11, 30, 15, 30))  # 00:30 on 1 December in Tokyo
         settings.TIME_ZONE = "UTC"
         assert [row[0] for row in download(owner_client, **NOVEMBER)[1:]] == ["2026-11-30"]
         assert download(owner_client, **NOVEMBER)[1][3] == "2"
@@ -312,7 +284,7 @@ class TestSpreadsheetSafety:
     ):
         for i, label in enumerate(self.LABELS):
             key = key_create(owner=owner, label=label)[0]
-            call(key, utc(2026, 11, 2, 10, i))
+            record_call(key, utc(2026, 11, 2, 10, i))
         rows = download(owner_client, granularity=granularity, **NOVEMBER)
         assert sorted(row[1] for row in rows[1:]) == sorted("'" + label for label in self.LABELS)
         # Numbers are left alone.
@@ -323,7 +295,7 @@ class TestSpreadsheetSafety:
     def test_formula_like_endpoints_and_methods_are_prefixed(
         self, owner_client, owner_key, utc_team
     ):
-        call(owner_key[0], utc(2026, 11, 2), path='=HYPERLINK("http://x")', method="-X")
+        record_call(owner_key[0], utc(2026, 11, 2), path='=HYPERLINK("http://x")', method="-X")
         row = download(owner_client, granularity="call", **NOVEMBER)[1]
         assert row[1:5] == ["pricing bot", owner_key[0].prefix, "'-X", '\'=HYPERLINK("http://x")']
 
@@ -348,7 +320,7 @@ class TestDeletedKeys:
         self, owner_client, owner_key, utc_team, granularity
     ):
         key = owner_key[0]
-        call(key, utc(2026, 11, 2))
+        record_call(key, utc(2026, 11, 2))
         key_delete(key=key)
         rows = download(owner_client, granularity=granularity, **NOVEMBER)
         assert [row[1:3] for row in rows[1:]] == [["pricing bot (deleted)", key.prefix]]
@@ -360,7 +332,7 @@ class TestAccess:
         return key_create(owner=teammate, label="teammate bot")[0]
 
     def test_a_member_gets_only_their_own_keys(self, teammate_client, teammate_key, november):
-        call(teammate_key, utc(2026, 11, 4))
+        record_call(teammate_key, utc(2026, 11, 4))
         for granularity in ("day", "call"):
             rows = download(teammate_client, granularity=granularity, **NOVEMBER)
             assert [row[1] for row in rows[1:]] == ["teammate bot"]
@@ -372,7 +344,7 @@ class TestAccess:
         assert f"{bot.pk} is not one of the available choices" in response.content.decode()
 
     def test_staff_export_everyones_keys(self, staff_client, teammate_key, november):
-        call(teammate_key, utc(2026, 11, 4))
+        record_call(teammate_key, utc(2026, 11, 4))
         rows = download(staff_client, **NOVEMBER)
         assert {row[1] for row in rows[1:]} == {"alerts", "pricing bot", "teammate bot"}
 
@@ -408,7 +380,7 @@ class TestCommand:
     @pytest.mark.parametrize("granularity", ["day", "call"])
     def test_it_writes_what_the_view_serves(self, staff_client, november, owner, granularity):
         gone = key_create(owner=owner, label="old bot")[0]
-        call(gone, utc(2026, 11, 4))
+        record_call(gone, utc(2026, 11, 4))
         key_delete(key=gone)
         view = text_of(staff_client.get(URL, {**NOVEMBER, "granularity": granularity}))
         out = command("--start", "2026-11-01", "--end", "2026-11-30", "--granularity", granularity)

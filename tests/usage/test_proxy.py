@@ -5,8 +5,8 @@ import json
 import pytest
 
 from keys.services import key_create, key_delete
-from tests.usage.conftest import TEAM_KEY
-from usage.models import PLAN_REF, Call, HourUsage, MonthUsage
+from tests.support import TEAM_KEY
+from usage.models import NO_KEY_REF, PLAN_REF, Call, HourUsage, MonthUsage
 
 pytestmark = pytest.mark.django_db
 
@@ -230,9 +230,19 @@ class TestUsageLog:
             for row in HourUsage.objects.filter(key_ref=api.key.pk, outcome="ok")
         }
         assert by_endpoint == {"/simple/price": (2, 2), "/ping": (1, 0)}
-        assert HourUsage.objects.get(key_ref=PLAN_REF, outcome="invalid_key").calls == 1
+        assert HourUsage.objects.get(key_ref=NO_KEY_REF, outcome="invalid_key").calls == 1
         assert MonthUsage.objects.get(key_ref=api.key.pk).credits_used == 2
         assert MonthUsage.objects.get(key_ref=PLAN_REF).credits_used == 2
+
+    def test_calls_without_a_key_and_the_plan_have_distinct_refs(self, api, upstream):
+        """The plan's counters and keyless calls' counters never share a key_ref: a keyless
+        call is in the team's hour counters, never in the plan's month or minute figures."""
+        assert NO_KEY_REF != PLAN_REF
+        api.get(PRICE, raw_key="wrong")
+        api.get(PRICE, raw_key="")
+        assert not HourUsage.objects.filter(key_ref=PLAN_REF).exists()
+        assert not MonthUsage.objects.exists()
+        assert HourUsage.objects.filter(key_ref=NO_KEY_REF).count() == 2
 
     def test_last_used_moves(self, api, upstream):
         assert api.key.last_used_at is None
@@ -243,7 +253,7 @@ class TestUsageLog:
     def test_last_used_is_rewritten_at_most_once_a_second(self, api, upstream, monkeypatch):
         from datetime import UTC, datetime, timedelta
 
-        from usage import windows
+        from usage.metering import windows
 
         now = [datetime(2026, 11, 26, 10, 0, 0, tzinfo=UTC)]
         monkeypatch.setattr(windows, "utc_now", lambda: now[0])

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from usage.limits import RedisLimiter
+from usage.metering.limiters.redis import RedisLimiter
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
 pytestmark = pytest.mark.skipif(not REDIS_URL, reason="REDIS_URL is not set")

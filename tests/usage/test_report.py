@@ -6,35 +6,12 @@ import pytest
 from django.urls import reverse
 
 from keys.services import key_create, key_delete
-from usage import windows
-from usage.ledger import Admission, CallRecord, record
+from tests.support import record_call
 from usage.models import MonthUsage
 
 pytestmark = pytest.mark.django_db
 NOW = datetime(2026, 11, 26, 10, 5, 20, tzinfo=UTC)
 HTMX = {"HTTP_HX_REQUEST": "true"}
-
-
-def log(key, at, outcome="ok", status=200, path="/simple/price", credit=True):
-    """One call as the proxy logs it; a credited 2xx also moves the month counters."""
-    if credit and status == 200:
-        for ref in {key.pk if key else 0, 0}:  # the key's month and the plan's
-            row, _ = MonthUsage.objects.get_or_create(key_ref=ref, month=windows.month_start(at))
-            MonthUsage.objects.filter(pk=row.pk).update(credits_used=row.credits_used + 1)
-    admission = Admission(None, None, credit=credit)
-    record(
-        CallRecord(
-            at=at,
-            key_id=key.pk if key else None,
-            method="GET",
-            path=path,
-            query="",
-            status=status,
-            outcome=outcome,
-            bytes=100,
-        ),
-        admission,
-    )
 
 
 def history(client, **params):
@@ -46,9 +23,9 @@ class TestReport:
         mine, _ = key_create(owner=owner, label="mine", monthly_credits=10)
         other, _ = key_create(owner=owner, label="other")
         for _ in range(3):
-            log(mine, NOW)
-        log(other, NOW)
-        log(other, NOW, outcome="upstream_error", status=500, credit=False)
+            record_call(mine, NOW)
+        record_call(other, NOW)
+        record_call(other, NOW, outcome="upstream_error", status=500, credit=False)
         MonthUsage.objects.filter(key_ref__in=[0, other.pk]).update(overage_calls=2)
         response = owner_client.get(reverse("usage:report"))
         body = response.content.decode()
@@ -67,8 +44,8 @@ class TestReport:
 
     def test_last_months_calls_do_not_count(self, owner_client, owner_key, plan, clock):
         key, _ = owner_key
-        log(key, datetime(2026, 10, 31, 23, 59, 59, tzinfo=UTC))
-        log(key, datetime(2026, 11, 1, 0, 0, 0, tzinfo=UTC))
+        record_call(key, datetime(2026, 10, 31, 23, 59, 59, tzinfo=UTC))
+        record_call(key, datetime(2026, 11, 1, 0, 0, 0, tzinfo=UTC))
         response = owner_client.get(reverse("usage:report"))
         assert response.context["plan_row"].calls == 1
         assert response.context["key_rows"][0].calls == 1
@@ -77,7 +54,7 @@ class TestReport:
         self, owner_client, owner_key, teammate, plan, clock
     ):
         theirs, _ = key_create(owner=teammate, label="theirs")
-        log(theirs, NOW)
+        record_call(theirs, NOW)
         body = owner_client.get(reverse("usage:report")).content.decode()
         assert "theirs" not in body and theirs.prefix not in body
         assert 'data-testid="plan-calls">1<' in body  # the team's totals include it
@@ -88,9 +65,9 @@ class TestReport:
 
     def test_the_chart_shows_errors_apart(self, owner_client, owner_key, plan, clock):
         key, _ = owner_key
-        log(key, NOW)
-        log(key, NOW, outcome="upstream_error", status=502, credit=False)
-        log(key, NOW, outcome="rate_limited", status=429, credit=False)
+        record_call(key, NOW)
+        record_call(key, NOW, outcome="upstream_error", status=502, credit=False)
+        record_call(key, NOW, outcome="rate_limited", status=429, credit=False)
         body = owner_client.get(reverse("usage:report")).content.decode()
         assert (
             'class="bar-ok"' in body
@@ -114,19 +91,19 @@ class TestHistory:
     def test_days_are_cut_in_the_teams_time_zone(self, owner_client, owner_key, settings, clock):
         settings.TIME_ZONE = "Asia/Tokyo"
         key, _ = owner_key
-        log(key, datetime(2026, 11, 25, 14, 59, tzinfo=UTC))  # 23:59 on the 25th in Tokyo
-        log(key, datetime(2026, 11, 25, 15, 0, tzinfo=UTC))  # 00:00 on the 26th in Tokyo
-        log(key, datetime(2026, 11, 25, 16, 0, tzinfo=UTC))
+        record_call(key, datetime(2026, 11, 25, 14, 59, tzinfo=UTC))  # 23:59 on the 25th in Tokyo
+        record_call(key, datetime(2026, 11, 25, 15, 0, tzinfo=UTC))  # 00:00 on the 26th in Tokyo
+        record_call(key, datetime(2026, 11, 25, 16, 0, tzinfo=UTC))
         response = history(owner_client, start="2026-11-25", end="2026-11-26")
         days = {day.day.isoformat(): day.calls for day in response.context["days"]}
         assert days == {"2026-11-25": 1, "2026-11-26": 2}
 
     def test_both_ends_of_a_range_are_included(self, owner_client, owner_key, clock):
         key, _ = owner_key
-        log(key, datetime(2026, 11, 9, 23, 59, tzinfo=UTC))  # before
-        log(key, datetime(2026, 11, 10, 0, 0, tzinfo=UTC))  # first day, first minute
-        log(key, datetime(2026, 11, 12, 23, 59, tzinfo=UTC))  # last day, last minute
-        log(key, datetime(2026, 11, 13, 0, 0, tzinfo=UTC))  # after
+        record_call(key, datetime(2026, 11, 9, 23, 59, tzinfo=UTC))  # before
+        record_call(key, datetime(2026, 11, 10, 0, 0, tzinfo=UTC))  # first day, first minute
+        record_call(key, datetime(2026, 11, 12, 23, 59, tzinfo=UTC))  # last day, last minute
+        record_call(key, datetime(2026, 11, 13, 0, 0, tzinfo=UTC))  # after
         response = history(owner_client, start="2026-11-10", end="2026-11-12")
         assert [d.calls for d in response.context["days"]] == [1, 0, 1]
         assert response.context["totals"]["calls"] == 2
@@ -134,8 +111,8 @@ class TestHistory:
     def test_a_month_boundary_in_a_non_utc_zone(self, owner_client, owner_key, settings, clock):
         settings.TIME_ZONE = "America/New_York"
         key, _ = owner_key
-        log(key, datetime(2026, 11, 1, 3, 30, tzinfo=UTC))  # still October 31st in New York
-        log(key, datetime(2026, 11, 1, 4, 30, tzinfo=UTC))  # November 1st, 00:30 EDT
+        record_call(key, datetime(2026, 11, 1, 3, 30, tzinfo=UTC))  # still October 31st in New York
+        record_call(key, datetime(2026, 11, 1, 4, 30, tzinfo=UTC))  # November 1st, 00:30 EDT
         response = history(owner_client, timeframe="last_month")
         assert response.context["totals"]["calls"] == 1
         assert response.context["days"][-1].day.isoformat() == "2026-10-31"
@@ -145,9 +122,11 @@ class TestHistory:
     def test_filter_by_key_with_breakdowns(self, owner_client, owner, clock):
         a, _ = key_create(owner=owner, label="a")
         b, _ = key_create(owner=owner, label="b")
-        log(a, NOW, path="/coins/bitcoin")
-        log(a, NOW, path="/coins/ethereum", outcome="rate_limited", status=429, credit=False)
-        log(b, NOW, path="/ping", credit=False)
+        record_call(a, NOW, path="/coins/bitcoin")
+        record_call(
+            a, NOW, path="/coins/ethereum", outcome="rate_limited", status=429, credit=False
+        )
+        record_call(b, NOW, path="/ping", credit=False)
         response = history(owner_client, keys=[a.pk], timeframe="7d")
         assert response.context["totals"]["calls"] == 2
         assert [
@@ -162,7 +141,7 @@ class TestHistory:
 
     def test_deleted_keys_still_report_under_their_label(self, owner_client, owner_key, clock):
         key, _ = owner_key
-        log(key, NOW)
+        record_call(key, NOW)
         key_delete(key=key)
         response = history(owner_client, keys=[key.pk], timeframe="this_month")
         assert response.context["totals"]["calls"] == 1

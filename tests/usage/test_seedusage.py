@@ -6,8 +6,8 @@ from django.core.management import CommandError, call_command
 from django.db.models import Count, Max, Min, Q, Sum
 
 from keys.models import ApiKey
-from usage import windows
-from usage.models import PLAN_REF, Call, HourUsage, MonthUsage, Outcome
+from usage.metering import windows
+from usage.models import NO_KEY_REF, PLAN_REF, Call, HourUsage, MonthUsage, Outcome
 
 
 def seed(*args):
@@ -75,8 +75,9 @@ def test_the_counters_add_up_to_the_rows(seeded):
         assert hour_totals(key_ref=key.pk) == logged
         counted = month_totals(key.pk)
         assert (counted["credits"], counted["overage"]) == (logged["credits"], logged["overage"])
-    # Calls without a key are counted under the plan's ref in the hour counters.
-    assert hour_totals(key_ref=PLAN_REF) == log_totals(key__isnull=True)
+    # Calls without a key have their own ref in the hour counters, never the plan's.
+    assert hour_totals(key_ref=NO_KEY_REF) == log_totals(key__isnull=True)
+    assert not HourUsage.objects.filter(key_ref=PLAN_REF).exists()
 
 
 def test_keys_of_the_seed_user_one_of_them_deleted_with_its_history(seeded):

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from usage.simulator import SimulatedUpstream
+from devtools.simulator import SimulatedUpstream
 
 KEY = "team-upstream-key"
 REPO = Path(__file__).resolve().parents[2]
@@ -226,7 +226,7 @@ def test_stop_closes_the_port():
 
 def test_command_line_prints_its_url_and_stops_on_sigterm():
     process = subprocess.Popen(
-        [sys.executable, "-m", "usage.simulator", "--port", "0", "--api-key", KEY],
+        [sys.executable, "-m", "devtools.simulator", "--port", "0", "--api-key", KEY],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -12,9 +12,9 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import Coalesce, TruncHour, TruncMonth
 
-from usage.endpoints import endpoint_name
-from usage.filters import local_midnight
-from usage.models import PLAN_REF, CachedDay, Call, DayUsage, HourUsage, MonthUsage
+from usage.models import NO_KEY_REF, PLAN_REF, CachedDay, Call, DayUsage, HourUsage, MonthUsage
+from usage.proxy.endpoints import endpoint_name
+from usage.reports.periods import local_midnight
 
 
 class Command(BaseCommand):
@@ -28,7 +28,7 @@ class Command(BaseCommand):
         # Grouped by path in SQL, then by endpoint name here (the name is computed in Python).
         expected_hours = defaultdict(lambda: [0, 0, 0, 0])
         for row in (
-            Call.objects.annotate(ref=Coalesce("key_id", PLAN_REF), h=TruncHour("at", tzinfo=UTC))
+            Call.objects.annotate(ref=Coalesce("key_id", NO_KEY_REF), h=TruncHour("at", tzinfo=UTC))
             .values("ref", "h", "path", "outcome")
             .annotate(
                 n=Count("id"),

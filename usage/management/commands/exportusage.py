@@ -11,8 +11,8 @@ from datetime import date
 from django.core.management.base import BaseCommand, CommandError
 
 from keys.models import ApiKey
-from usage import export
-from usage.filters import MAX_RANGE_DAYS, period_for_dates
+from usage.reports import export
+from usage.reports.periods import MAX_RANGE_DAYS, period_for_dates
 
 
 def _day(value: str) -> date:

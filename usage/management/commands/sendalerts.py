@@ -12,7 +12,7 @@ import threading
 from django.core.management.base import BaseCommand
 from django.db import DatabaseError, close_old_connections
 
-from usage.alerts import alerts_run_once
+from usage.alerts.delivery import alerts_run_once
 
 
 class Command(BaseCommand):

@@ -3,7 +3,7 @@
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from usage.services import plan_update
+from usage.plan.services import plan_update
 
 
 def _on_off(value: str) -> bool:

@@ -14,9 +14,10 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from usage import services, windows
+from usage.metering import windows
 from usage.models import Alert, AlertDelivery, Plan, PlanChange
-from usage.settings_forms import AlertsForm, PlanForm, ToggleForm
+from usage.plan import services
+from usage.plan.forms import AlertsForm, PlanForm, ToggleForm
 
 HISTORY_ROWS = 30
 SECTIONS = {

@@ -1,14 +1,14 @@
-"""Refusals in CoinGecko's error shape: ``{"status": {"error_code": N, "error_message": "…"}}``.
+"""Refusals in CoinGecko's shape: ``{"status": {"timestamp", "error_code", "error_message"}}``.
 
 Every answer Tollgate gives under /api/v3/ on its own account comes from here, so no
-refusal is ever an HTML page or a 500. The README's table lists the same rows.
+refusal or failure is ever an HTML page. The README's table lists the same rows.
 """
 
 import json
 
 from django.http import HttpResponse
 
-from usage import windows
+from usage.metering import windows
 from usage.models import Outcome
 
 # outcome -> (HTTP status, error_code, message)
@@ -42,18 +42,27 @@ ERRORS = {
 }
 
 
-def error_response(outcome: str, message: str | None = None) -> HttpResponse:
-    status, code, default = ERRORS[outcome]
-    body = {
-        "status": {
-            "timestamp": windows.utc_now().isoformat(timespec="milliseconds"),
-            "error_code": code,
-            "error_message": message or default,
-        }
-    }
-    response = HttpResponse(
+# Tollgate's own failures, which no client caused.
+DATABASE_UNAVAILABLE = (503, 503, "Tollgate's database is unavailable; try again shortly.")
+INTERNAL_ERROR = (500, 500, "Tollgate failed to handle this request.")
+
+
+def json_response(status: int, body) -> HttpResponse:
+    return HttpResponse(
         json.dumps(body, separators=(",", ":")), status=status, content_type="application/json"
     )
+
+
+def error_response(status: int, code: int, message: str) -> HttpResponse:
+    """CoinGecko's error body, stamped with the time of the answer."""
+    timestamp = windows.utc_now().isoformat(timespec="milliseconds")
+    body = {"status": {"timestamp": timestamp, "error_code": code, "error_message": message}}
+    return json_response(status, body)
+
+
+def refusal(outcome: str) -> HttpResponse:
+    """The answer to a call refused (or failed) with ``outcome``."""
+    response = error_response(*ERRORS[outcome])
     if outcome == Outcome.CREDITS_EXHAUSTED:
         # The official SDK would otherwise not know that retrying cannot help.
         response["x-should-retry"] = "false"

@@ -17,7 +17,7 @@ PATH_WORDS = frozenset(
     volume_chart derivatives nfts exchange_rates search trending global
     decentralized_finance_defi companies public_treasury onchain networks dexes pools tokens
     info multi trades ohlcv megafilter trending_pools new_pools recently_updated
-    top_holders holders holders_chart day hour minute __sim large
+    top_holders holders holders_chart day hour minute
     """.split()
 )
 

@@ -4,7 +4,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from keys.models import LIMIT_MAX
-from usage import services
+from usage.plan import services
 
 
 class PlanForm(forms.Form):

@@ -9,7 +9,7 @@ records every request it receives so a test can assert which headers went upstre
 can be told to misbehave (latency, errors, 429s) on demand.
 
 It deliberately uses only the standard library and never imports Django, so it runs
-anywhere as ``python -m usage.simulator --port 8900 --api-key KEY`` and can sit in a load
+anywhere as ``python -m devtools.simulator --port 8900 --api-key KEY`` and can sit in a load
 test next to the proxy without sharing its settings.
 
 Layout::
@@ -868,7 +868,7 @@ def _statuses(text: str) -> list[int]:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m usage.simulator",
+        prog="python -m devtools.simulator",
         description="Serve a simulated CoinGecko Pro API under /api/v3.",
     )
     parser.add_argument("--host", default="127.0.0.1")

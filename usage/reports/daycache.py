@@ -17,8 +17,8 @@ from datetime import date, datetime, timedelta
 
 from django.conf import settings
 
-from usage import db
-from usage.filters import local_midnight, team_zone
+from usage.metering import db
+from usage.reports.periods import local_midnight, team_zone
 
 GRACE = timedelta(hours=1)
 

@@ -39,7 +39,6 @@ import json
 import math
 import queue
 import random
-import sqlite3
 import threading
 import time
 from collections import Counter
@@ -52,10 +51,13 @@ from django.db.models import Max
 
 from keys.models import ApiKey
 from keys.services import key_create, key_delete
-from usage import daycache, windows
-from usage.endpoints import endpoint_name
-from usage.errors import error_response
-from usage.models import PLAN_REF, Call, HourUsage, MonthUsage, Outcome
+from usage.metering import counters, windows
+from usage.metering.checkpoint import Checkpointer
+from usage.models import NO_KEY_REF, PLAN_REF, Call, HourUsage, MonthUsage, Outcome
+from usage.proxy import local
+from usage.proxy.endpoints import endpoint_name
+from usage.proxy.errors import refusal
+from usage.reports import daycache
 
 MICRO = 1_000_000
 HOUR_US = 3600 * MICRO
@@ -151,7 +153,7 @@ ENDPOINTS = {
     "key": [("/key", "", None, None)],
 }
 LOCAL = ("ping", "key")
-PING_BYTES = 34  # usage.proxy.PING_BODY
+PING_BYTES = len(local.PING_BODY)
 
 # Key purposes, cycled: label, share of the traffic in working hours and off them, and
 # the endpoint families it calls.
@@ -204,23 +206,6 @@ BAD_PATHS = ("/coins/../../admin", "/simple/../../../etc/passwd")
 METHODS = {"GET": 0.997, "HEAD": 0.0025, "POST": 0.0005}
 
 CALL_COLUMNS = "key_id, method, path, query, status, outcome, credits, overage, latency_ms, bytes"
-HOUR_UPSERT = (
-    "INSERT INTO usage_hourusage "
-    "(key_ref, hour, endpoint, outcome, calls, credits, overage_calls, bytes) "
-    "{source} ON CONFLICT (key_ref, hour, endpoint, outcome) DO UPDATE SET "
-    "calls = usage_hourusage.calls + excluded.calls, "
-    "credits = usage_hourusage.credits + excluded.credits, "
-    "overage_calls = usage_hourusage.overage_calls + excluded.overage_calls, "
-    "bytes = usage_hourusage.bytes + excluded.bytes"
-)
-MONTH_UPSERT = (
-    "INSERT INTO usage_monthusage (key_ref, month, credits_used, overage_calls) "
-    "VALUES {values} ON CONFLICT (key_ref, month) DO UPDATE SET "
-    "credits_used = usage_monthusage.credits_used + excluded.credits_used, "
-    "overage_calls = usage_monthusage.overage_calls + excluded.overage_calls"
-)
-
-
 def _pick(rng, weights: dict):
     return rng.choices(list(weights), weights=list(weights.values()))[0]
 
@@ -245,7 +230,7 @@ class Templates:
             Outcome.INVALID_KEY,
             Outcome.MISSING_KEY,
         ):
-            response = error_response(outcome)
+            response = refusal(outcome)
             self.refusals[outcome] = (response.status_code, len(response.content))
         self.by_key = {}
         for key_id, families in keys:
@@ -257,7 +242,8 @@ class Templates:
         self.rows.append(
             (key_id, method, path, query, status, str(outcome), credits, overage, latency, size)
         )
-        slot = (key_id or PLAN_REF, endpoint_name(path), str(outcome), credits, int(overage))
+        ref = NO_KEY_REF if key_id is None else key_id
+        slot = (ref, endpoint_name(path), str(outcome), credits, int(overage))
         self.group.append(self.groups.setdefault(slot, len(self.groups)))
         self.bytes.append(size)
         return len(self.rows) - 1
@@ -469,11 +455,10 @@ def _copy_text(value) -> str:
 
 def _add_months(cur, months, placeholder: str, batch: int = 500):
     """Add the month counters, a few hundred rows per statement."""
-    row = f"({placeholder}, {placeholder}, {placeholder}, {placeholder})"
     for begin in range(0, len(months), batch):
         part = months[begin : begin + batch]
         cur.execute(
-            MONTH_UPSERT.format(values=", ".join([row] * len(part))),
+            counters.add_months(len(part), placeholder),
             [value for values in part for value in values],
         )
 
@@ -506,14 +491,14 @@ class SqliteWriter:
         )
         fields = ", ".join(f"json_extract(value, '$[{i}]')" for i in range(8))
         source = f"SELECT {fields} FROM json_each(?) WHERE true"  # noqa: S608
-        self.hour_upsert = HOUR_UPSERT.format(source=source)
+        self.hour_upsert = counters.add_hours(source)
         self.checkpointer = None
         wal = cur.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal"
         if wal and not connection.is_in_memory_db():
             # The WAL is copied into the database by a thread with a connection of its own,
             # on the other core, while this one writes the next chunk.
             cur.execute("PRAGMA wal_autocheckpoint = 0")
-            self.checkpointer = Checkpointer(str(connection.settings_dict["NAME"]))
+            self.checkpointer = Checkpointer(str(connection.settings_dict["NAME"]), 0.25)
 
     def write(self, chunk: Chunk):
         cur = self.cur
@@ -535,31 +520,6 @@ class SqliteWriter:
                 self.checkpointer.stop()
 
 
-class Checkpointer:
-    """PASSIVE WAL checkpoints every quarter second, in a thread, until stopped (and once
-    more then): they never block the writer, and leave no WAL of gigabytes behind."""
-
-    def __init__(self, path: str, interval: float = 0.25):
-        self.path = path
-        self.interval = interval
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self._loop, name="seedusage-checkpoint", daemon=True)
-        self.thread.start()
-
-    def _loop(self):
-        conn = sqlite3.connect(self.path, timeout=20, check_same_thread=False)
-        try:
-            while not self.stopping.wait(self.interval):
-                conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-            conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-        finally:
-            conn.close()
-
-    def stop(self):
-        self.stopping.set()
-        self.thread.join()
-
-
 class PostgresWriter:
     """COPY for the calls; the hour counters COPY into a temporary table, then one upsert."""
 
@@ -572,9 +532,8 @@ class PostgresWriter:
             "hour timestamptz, endpoint varchar(100), outcome varchar(24), calls integer, "
             "credits integer, overage_calls integer, bytes bigint)"
         )
-        columns = "key_ref, hour, endpoint, outcome, calls, credits, overage_calls, bytes"
-        source = f"SELECT {columns} FROM {self.HOURS}"  # noqa: S608
-        self.hour_upsert = HOUR_UPSERT.format(source=source)
+        source = f"SELECT {counters.HOUR_COLUMNS} FROM {self.HOURS}"  # noqa: S608
+        self.hour_upsert = counters.add_hours(source)
 
     def write(self, chunk: Chunk):
         cur = self.cur

@@ -5,16 +5,19 @@ Everything here reads counters (month, hour and minute), never the call log.
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.http import HttpResponseBadRequest
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from keys.selectors import keys_visible_to
-from usage import windows
-from usage.charts import day_bars
-from usage.filters import UsageFilterForm, period_for_timeframe
-from usage.limits import calls_this_minute
+from usage.metering import windows
+from usage.metering.limiters import calls_this_minute
 from usage.models import PLAN_REF, Plan
-from usage.selectors import month_report, team_refs, usage_breakdowns, usage_by_day
+from usage.reports.charts import day_bars
+from usage.reports.export import csv_response, export_filename, stream_csv
+from usage.reports.forms import ExportForm, UsageFilterForm
+from usage.reports.periods import period_for_timeframe
+from usage.reports.selectors import month_report, team_refs, usage_breakdowns, usage_by_day
 
 
 @login_required
@@ -82,3 +85,20 @@ def history(request):
 def _sum_days(days) -> dict:
     fields = ("calls", "credits", "overage_calls", "ok", "errors", "rate_limited", "refused")
     return {field: sum(getattr(day, field) for day in days) for field in fields}
+
+
+@login_required
+@require_GET
+def usage_export(request):
+    """The history page's selection as a CSV download (``granularity=day`` or ``call``)."""
+    form = ExportForm(request.GET, user=request.user)
+    if not form.is_valid():
+        return HttpResponseBadRequest(
+            "Cannot export this selection.\n" + form.errors.as_text() + "\n",
+            content_type="text/plain; charset=utf-8",
+        )
+    period, granularity = form.cleaned_data["period"], form.cleaned_data["granularity"]
+    chunks = stream_csv(
+        keys=form.cleaned_data["selected_keys"], period=period, granularity=granularity
+    )
+    return csv_response(chunks, filename=export_filename(period, granularity))

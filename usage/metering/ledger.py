@@ -10,19 +10,19 @@ the call's row, its hour counter, a credit given back when the upstream did not 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from keys import crypto
-from usage import db, windows
-from usage.endpoints import endpoint_name
-from usage.limits import UNLIMITED, MinuteDecision, get_limiter
-from usage.models import PLAN_REF, Outcome
-
-
-@dataclass(frozen=True, slots=True)
-class PlanLimits:
-    name: str
-    monthly_credits: int
-    rate_limit: int
-    overage: bool
+from usage.metering import db, windows
+from usage.metering.access import KeyLimits, PlanLimits, effective
+from usage.metering.counters import (
+    ADD_BYTES_HOUR,
+    ADD_HOUR,
+    ADD_MONTH,
+    RELEASE,
+    RELEASE_ONE,
+    RESERVE,
+)
+from usage.metering.limiters import MinuteDecision, get_limiter
+from usage.models import NO_KEY_REF, PLAN_REF, Outcome
+from usage.proxy.endpoints import endpoint_name
 
 
 @dataclass(slots=True)
@@ -33,66 +33,6 @@ class Admission:
     overage: bool = False  # past the credits with overage on
 
 
-@dataclass(frozen=True, slots=True)
-class KeyLimits:
-    pk: int
-    rate_limit: int | None
-    monthly_credits: int | None
-
-
-# The plan's row, with the active key of that digest beside it when there is one.
-LIMITS = (
-    "SELECT p.name, p.monthly_credits, p.rate_limit, p.overage, "
-    "k.id, k.rate_limit, k.monthly_credits FROM usage_plan p "
-    "LEFT JOIN keys_apikey k ON k.digest = %s AND k.deleted_at IS NULL WHERE p.id = 1"
-)
-
-
-def limits(raw_key: str) -> tuple[KeyLimits | None, PlanLimits]:
-    """The active key for ``raw_key`` (or None) and the plan: one query, two index lookups.
-
-    The key rule is keys.selectors.key_authenticate's, in plain SQL: building the ORM query
-    cost more than everything else the database does for a proxied call.
-    """
-    digest = crypto.digest(raw_key) if crypto.looks_like_key(raw_key) else ""
-    row = db.fetch_one(LIMITS, [digest])
-    if row is None:
-        from usage.models import Plan
-
-        Plan.load()  # a fresh database: create the default plan, then read it as usual
-        row = db.fetch_one(LIMITS, [digest])
-    plan = PlanLimits(row[0], row[1], row[2], bool(row[3]))
-    key = KeyLimits(row[4], row[5], row[6]) if row[4] is not None else None
-    return key, plan
-
-
-RESERVE = (
-    "INSERT INTO usage_monthusage (key_ref, month, credits_used, overage_calls) "
-    "VALUES (%s, %s, 1, 0) ON CONFLICT (key_ref, month) DO UPDATE "
-    "SET credits_used = usage_monthusage.credits_used + 1 "
-    "WHERE usage_monthusage.credits_used < %s RETURNING credits_used"
-)
-RELEASE = (
-    "UPDATE usage_monthusage SET credits_used = credits_used - 1 "
-    "WHERE key_ref IN (%s, %s) AND month = %s"
-)
-RELEASE_ONE = (
-    "UPDATE usage_monthusage SET credits_used = credits_used - 1 WHERE key_ref = %s AND month = %s"
-)
-ADD_OVERAGE = (
-    "INSERT INTO usage_monthusage (key_ref, month, credits_used, overage_calls) "
-    "VALUES (%s, %s, 0, 1) ON CONFLICT (key_ref, month) DO UPDATE "
-    "SET overage_calls = usage_monthusage.overage_calls + 1"
-)
-ADD_HOUR = (
-    "INSERT INTO usage_hourusage "
-    "(key_ref, hour, endpoint, outcome, calls, credits, overage_calls, bytes) "
-    "VALUES (%s, %s, %s, %s, 1, %s, %s, %s) "
-    "ON CONFLICT (key_ref, hour, endpoint, outcome) DO UPDATE SET "
-    "calls = usage_hourusage.calls + 1, credits = usage_hourusage.credits + excluded.credits, "
-    "overage_calls = usage_hourusage.overage_calls + excluded.overage_calls, "
-    "bytes = usage_hourusage.bytes + excluded.bytes"
-)
 INSERT_CALL = (
     "INSERT INTO usage_call (at, key_id, method, path, query, status, outcome, credits, "
     "overage, latency_ms, bytes) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id"
@@ -105,10 +45,6 @@ TOUCH_KEY = (
     "WHERE id = %s AND (last_used_at IS NULL OR last_used_at < %s)"
 )
 ADD_BYTES_CALL = "UPDATE usage_call SET bytes = bytes + %s WHERE id = %s"
-ADD_BYTES_HOUR = (
-    "UPDATE usage_hourusage SET bytes = bytes + %s "
-    "WHERE key_ref = %s AND hour = %s AND endpoint = %s AND outcome = %s"
-)
 
 
 def _minute_only(minute: MinuteDecision) -> Admission:
@@ -116,7 +52,7 @@ def _minute_only(minute: MinuteDecision) -> Admission:
     return Admission(None if minute.admitted else Outcome.RATE_LIMITED, minute)
 
 
-def admit(*, key, plan: PlanLimits, now: datetime, charge: bool = True) -> Admission:
+def admit(*, key: KeyLimits, plan: PlanLimits, now: datetime, charge: bool = True) -> Admission:
     """Decide whether ``key`` may make a call now, reserving what it will use.
 
     ``charge=False`` (ping, /key) counts against the rate limit but reserves no credit.
@@ -124,7 +60,7 @@ def admit(*, key, plan: PlanLimits, now: datetime, charge: bool = True) -> Admis
     limiter = get_limiter()
     limits = {
         "key_ref": key.pk,
-        "key_limit": min(key.rate_limit or UNLIMITED, UNLIMITED),
+        "key_limit": effective(key.rate_limit, plan.rate_limit),
         "plan_ref": PLAN_REF,
         "plan_limit": plan.rate_limit,
         "now": now,
@@ -142,7 +78,8 @@ def admit(*, key, plan: PlanLimits, now: datetime, charge: bool = True) -> Admis
             if not minute.admitted or not charge:
                 return _minute_only(minute)
         month = db.date_param(windows.month_start(now))
-        db.run(cur, RESERVE, [key.pk, month, key.monthly_credits or UNLIMITED])
+        credits = effective(key.monthly_credits, plan.monthly_credits)
+        db.run(cur, RESERVE, [key.pk, month, credits])
         key_ok = cur.fetchone() is not None
         plan_ok = False
         if key_ok:
@@ -177,17 +114,17 @@ def record(call: CallRecord, admission: Admission | None = None) -> int:
     credit = bool(admission and admission.credit)
     charged = 1 if credit and success else 0
     overage = bool(admission and admission.overage and success)
-    key_ref = call.key_id or PLAN_REF
+    key_ref = NO_KEY_REF if call.key_id is None else call.key_id
     at = db.datetime_param(call.at)
     hour = db.datetime_param(windows.hour_start(call.at))
     with db.write() as cur:
         if credit and not success:
             month = db.date_param(windows.month_start(call.at))
-            db.run(cur, RELEASE, [key_ref, PLAN_REF, month])
+            db.run(cur, RELEASE, [call.key_id, PLAN_REF, month])
         if overage:
             month = db.date_param(windows.month_start(call.at))
-            db.run(cur, ADD_OVERAGE, [key_ref, month])
-            db.run(cur, ADD_OVERAGE, [PLAN_REF, month])
+            db.run(cur, ADD_MONTH, [call.key_id, month, 0, 1])
+            db.run(cur, ADD_MONTH, [PLAN_REF, month, 0, 1])
         endpoint = endpoint_name(call.path)
         db.run(
             cur,
@@ -223,10 +160,11 @@ def add_bytes(*, call_id: int, call: CallRecord, extra: int) -> None:
     if extra <= 0:
         return
     hour = db.datetime_param(windows.hour_start(call.at))
+    key_ref = NO_KEY_REF if call.key_id is None else call.key_id
     with db.write() as cur:
         db.run(cur, ADD_BYTES_CALL, [extra, call_id])
         db.run(
             cur,
             ADD_BYTES_HOUR,
-            [extra, call.key_id or PLAN_REF, hour, endpoint_name(call.path), call.outcome],
+            [extra, key_ref, hour, endpoint_name(call.path), call.outcome],
         )

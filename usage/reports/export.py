@@ -17,18 +17,14 @@ import csv
 import io
 from collections.abc import Iterable, Iterator
 
-from django import forms
-from django.contrib.auth.decorators import login_required
 from django.db import connection
 from django.db.models import Sum
 from django.db.models.expressions import RawSQL
-from django.http import HttpResponseBadRequest, StreamingHttpResponse
+from django.http import StreamingHttpResponse
 from django.utils.cache import add_never_cache_headers
-from django.views.decorators.http import require_GET
 
-from usage.filters import Period, UsageFilterForm, team_zone
-from usage.models import Call, HourUsage, Outcome
-from usage.selectors import ERROR_OUTCOMES
+from usage.models import BUCKETS, Bucket, Call, HourUsage, Outcome
+from usage.reports.periods import Period, team_zone
 
 DAY = "day"
 CALL = "call"
@@ -147,7 +143,7 @@ def daily_csv(*, keys: list, period: Period) -> Iterator[str]:
         row[0] += calls
         row[1] += credits
         row[2] += overage
-        if outcome in ERROR_OUTCOMES:
+        if BUCKETS[outcome] == Bucket.ERRORS:
             row[3] += calls
         elif outcome == Outcome.RATE_LIMITED:
             row[4] += calls
@@ -246,29 +242,3 @@ def csv_response(chunks: Iterator[str], *, filename: str) -> StreamingHttpRespon
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     add_never_cache_headers(response)  # someone's usage: never kept by a shared cache
     return response
-
-
-class ExportForm(UsageFilterForm):
-    granularity = forms.ChoiceField(choices=GRANULARITIES, required=False)
-
-    def clean(self):
-        cleaned = super().clean()
-        cleaned["granularity"] = cleaned.get("granularity") or DAY
-        return cleaned
-
-
-@login_required
-@require_GET
-def usage_export(request):
-    """The history page's selection as a CSV download (``granularity=day`` or ``call``)."""
-    form = ExportForm(request.GET, user=request.user)
-    if not form.is_valid():
-        return HttpResponseBadRequest(
-            "Cannot export this selection.\n" + form.errors.as_text() + "\n",
-            content_type="text/plain; charset=utf-8",
-        )
-    period, granularity = form.cleaned_data["period"], form.cleaned_data["granularity"]
-    chunks = stream_csv(
-        keys=form.cleaned_data["selected_keys"], period=period, granularity=granularity
-    )
-    return csv_response(chunks, filename=export_filename(period, granularity))

@@ -4,52 +4,15 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from django.conf import settings
+from django.db.models import F
 
-from usage import daycache, db, windows
-from usage.filters import team_zone
-from usage.models import PLAN_REF, MonthUsage, Outcome
-
-
-def month_totals(*, key_refs: list[int], now: datetime) -> dict[int, tuple[int, int]]:
-    """{key_ref: (credits used, overage calls)} this UTC month; absent refs used nothing."""
-    rows = MonthUsage.objects.filter(key_ref__in=key_refs, month=windows.month_start(now))
-    return {row.key_ref: (row.credits_used, row.overage_calls) for row in rows}
-
-
-def key_status(*, key, plan, now: datetime) -> dict:
-    """CoinGecko's ``/key`` body from Tollgate's ledger: five plan fields, three key fields."""
-    totals = month_totals(key_refs=[PLAN_REF, key.pk], now=now)
-    plan_used, plan_overage = totals.get(PLAN_REF, (0, 0))
-    key_used, key_overage = totals.get(key.pk, (0, 0))
-    return {
-        "plan": plan.name,
-        "rate_limit_request_per_minute": plan.rate_limit,
-        "monthly_call_credit": plan.monthly_credits,
-        "current_total_monthly_calls": plan_used + plan_overage,
-        "current_remaining_monthly_calls": max(0, plan.monthly_credits - plan_used),
-        "api_key_rate_limit_request_per_minute": min(
-            key.rate_limit or plan.rate_limit, plan.rate_limit
-        ),
-        "api_key_monthly_call_credit": min(
-            key.monthly_credits or plan.monthly_credits, plan.monthly_credits
-        ),
-        "api_key_current_total_monthly_calls": key_used + key_overage,
-    }
-
-
-# Outcomes as the report groups them: served, failed on the way, refused by Tollgate.
-ERROR_OUTCOMES = (
-    Outcome.UPSTREAM_ERROR,
-    Outcome.UPSTREAM_UNREACHABLE,
-    Outcome.UPSTREAM_TIMEOUT,
-    Outcome.BAD_REQUEST,
-)
-REFUSED_OUTCOMES = (
-    Outcome.RATE_LIMITED,
-    Outcome.CREDITS_EXHAUSTED,
-    Outcome.INVALID_KEY,
-    Outcome.MISSING_KEY,
-)
+from keys.models import ApiKey
+from usage.metering import db, windows
+from usage.metering.access import effective
+from usage.metering.totals import month_totals
+from usage.models import BUCKETS, NO_KEY_REF, PLAN_REF, Bucket, Outcome
+from usage.reports import daycache
+from usage.reports.periods import team_zone
 
 
 @dataclass
@@ -68,9 +31,10 @@ def _add(totals: DayTotals, outcome: str, calls: int, credits: int, overage: int
     totals.calls += calls
     totals.credits += credits
     totals.overage_calls += overage
-    if outcome == Outcome.OK:
+    bucket = BUCKETS[outcome]
+    if bucket == Bucket.OK:
         totals.ok += calls
-    elif outcome in ERROR_OUTCOMES:
+    elif bucket == Bucket.ERRORS:
         totals.errors += calls
     else:
         totals.refused += calls
@@ -99,11 +63,8 @@ BY_ENDPOINT_AND_OUTCOME_DAYS = (
 
 
 def team_refs() -> list[int]:
-    """Every key ref with counters: all keys, deleted or not, and PLAN_REF (calls with no
-    key, and the plan's own month counter)."""
-    from keys.models import ApiKey
-
-    return [PLAN_REF, *ApiKey.objects.values_list("pk", flat=True)]
+    """Every key ref with hour counters: all keys, deleted or not, and NO_KEY_REF."""
+    return [NO_KEY_REF, *ApiKey.objects.values_list("pk", flat=True)]
 
 
 def _split(period, now: datetime):
@@ -232,15 +193,22 @@ def month_report(*, keys, plan, now: datetime) -> tuple[KeyReport, list[KeyRepor
     rows = []
     for key in keys:
         used, overage = totals.get(key.pk, (0, 0))
-        credits = min(key.monthly_credits or plan.monthly_credits, plan.monthly_credits)
+        credits = effective(key.monthly_credits, plan.monthly_credits)
         rows.append(
             KeyReport(
                 key=key,
                 calls=used + overage,
                 overage_calls=overage,
                 remaining=min(max(0, credits - used), plan_remaining),
-                rate_limit=min(key.rate_limit or plan.rate_limit, plan.rate_limit),
+                rate_limit=effective(key.rate_limit, plan.rate_limit),
                 monthly_credits=credits,
             )
         )
     return plan_row, rows
+
+
+def keys_for_reports(user):
+    """The keys a user may report on: their own (staff: everyone's), deleted ones included."""
+    active_first = F("deleted_at").asc(nulls_first=True)
+    qs = ApiKey.objects.select_related("owner").order_by(active_first, "label", "id")
+    return qs if user.is_staff else qs.filter(owner=user)

@@ -1,0 +1,86 @@
+"""What tests share besides fixtures: constants, data builders, a free port.
+
+Fixtures live in the conftest.py files; everything a test module imports lives here, so
+no test module imports from another.
+"""
+
+import socket
+from datetime import datetime
+
+from django.db.models import F
+
+from usage.metering import ledger, windows
+from usage.metering.access import authenticate
+from usage.models import PLAN_REF, MonthUsage
+
+PASSWORD = "correct-horse-battery-staple"
+# The team's real CoinGecko key, as the simulated upstream expects it.
+TEAM_KEY = "CG-team-upstream-key-0123456789"
+
+
+def free_port() -> int:
+    """A TCP port on the loopback nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def authenticated(raw_key: str):
+    """The id of the active key ``raw_key`` authenticates as (the proxy's rule), or None."""
+    key, _plan = authenticate(raw_key)
+    return key.pk if key is not None else None
+
+
+def record_call(
+    key,
+    at: datetime,
+    *,
+    path: str = "/simple/price",
+    status: int = 200,
+    outcome: str = "ok",
+    credit: bool = True,
+    overage: bool = False,
+    latency_ms: float | None = 12.5,
+    size: int = 100,
+    method: str = "GET",
+    query: str = "ids=bitcoin&vs_currencies=usd",
+) -> int:
+    """One call of ``key`` (an ApiKey; None for a call without a usable key) at ``at``, as
+    the proxy leaves it: with ``credit``, a credit of the key and the plan reserved first
+    (the ledger gives it back when ``status`` is not 2xx); then its row and counters.
+    Returns the row's id."""
+    admission = None
+    if key is not None:
+        if credit:
+            _reserve_credit(key, at)
+        admission = ledger.Admission(None, None, credit=credit, overage=overage)
+    call = ledger.CallRecord(
+        at=at,
+        key_id=key.pk if key is not None else None,
+        method=method,
+        path=path,
+        query=query,
+        status=status,
+        outcome=outcome,
+        latency_ms=latency_ms,
+        bytes=size,
+    )
+    return ledger.record(call, admission)
+
+
+def _reserve_credit(key, at: datetime) -> None:
+    month = windows.month_start(at)
+    for ref in (key.pk, PLAN_REF):
+        row, _ = MonthUsage.objects.get_or_create(key_ref=ref, month=month)
+        MonthUsage.objects.filter(pk=row.pk).update(credits_used=F("credits_used") + 1)
+
+
+def log_in(page, live_server, username="alice"):
+    """Log in through the browser's login page (end-to-end tests)."""
+    from playwright.sync_api import expect
+
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_test_id("username")).to_have_text(username)

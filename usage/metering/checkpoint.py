@@ -1,0 +1,70 @@
+"""Keep SQLite's WAL checkpoints off the writers' path.
+
+By default the connection whose commit pushes the write-ahead log past 1000 pages runs
+the checkpoint itself, fsync included: every few hundred proxied calls one of them
+waited 10-20 ms for the disk. Instead a ``Checkpointer`` thread checkpoints on a
+connection of its own, and the writers' connections never do: in a server worker
+(``start``, from gunicorn's post_worker_init) and while ``seedusage`` bulk-writes.
+Everything else (commands, tests) keeps SQLite's default.
+"""
+
+import logging
+import sqlite3
+import threading
+
+from django.conf import settings
+from django.db.backends.signals import connection_created
+
+logger = logging.getLogger(__name__)
+_lock = threading.Lock()
+_started = None
+
+
+class Checkpointer:
+    """PASSIVE checkpoints every ``interval`` seconds in a thread, until ``stop`` (then one
+    more). PASSIVE copies what it can without blocking writers or waiting for readers."""
+
+    def __init__(self, path: str, interval: float = 1.0):
+        self.path = path
+        self.interval = interval
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="wal-checkpoint", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        conn = sqlite3.connect(self.path, timeout=20, check_same_thread=False)
+        try:
+            while not self._stopping.wait(self.interval):
+                self.checkpoint(conn)
+            self.checkpoint(conn)
+        finally:
+            conn.close()
+
+    def checkpoint(self, conn) -> None:
+        try:
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except sqlite3.Error:
+            logger.exception("checkpoint: WAL checkpoint failed; retrying in %s s", self.interval)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join()
+
+
+def no_autocheckpoint(sender, connection, **kwargs):
+    """Every new SQLite connection of this process leaves checkpoints to the Checkpointer."""
+    if connection.vendor == "sqlite":
+        connection.connection.execute("PRAGMA wal_autocheckpoint=0")
+
+
+def start(interval: float = 1.0) -> bool:
+    """Start the checkpointer in this process, if the database is SQLite. Idempotent."""
+    global _started
+    database = settings.DATABASES["default"]
+    if database["ENGINE"] != "django.db.backends.sqlite3":
+        return False
+    with _lock:
+        if _started is None:
+            connection_created.connect(no_autocheckpoint, dispatch_uid="tollgate-no-autocheckpoint")
+            _started = Checkpointer(str(database["NAME"]), interval)
+    return True

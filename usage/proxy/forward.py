@@ -1,0 +1,92 @@
+"""Forwarding an admitted call upstream and its answer back, with its row committed first.
+
+Bodies up to BUFFER_LIMIT are read whole, so their row carries the exact byte count;
+larger ones stream through in chunks and their byte count is added when the stream ends.
+"""
+
+import logging
+
+from django.db import DatabaseError
+from django.http import HttpResponse, StreamingHttpResponse
+from urllib3.exceptions import HTTPError, ReadTimeoutError
+
+from usage.metering import ledger, windows
+from usage.models import Outcome
+from usage.proxy import upstream
+from usage.proxy.refusals import refuse
+
+logger = logging.getLogger(__name__)
+
+BUFFER_LIMIT = 1024 * 1024
+CHUNK = 64 * 1024
+
+
+def forward(request, call: ledger.CallRecord, admission, upstream_path: str, body):
+    started = windows.monotonic()
+    try:
+        answer = upstream.send(
+            method=request.method,
+            path=upstream_path,
+            query=call.query,
+            headers=upstream.request_headers(request.META),
+            body=body,
+        )
+        chunks, size, finished = _read_some(answer)
+    except ReadTimeoutError:
+        return refuse(call, Outcome.UPSTREAM_TIMEOUT, admission)
+    except (HTTPError, OSError) as exc:
+        # Connection refused, DNS, TLS, connect timeout, a connection cut mid-answer.
+        logger.warning("proxy: upstream unreachable: %s", type(exc).__name__)
+        return refuse(call, Outcome.UPSTREAM_UNREACHABLE, admission)
+    call.latency_ms = (windows.monotonic() - started) * 1000
+    call.status = answer.status
+    call.outcome = Outcome.OK if 200 <= answer.status < 300 else Outcome.UPSTREAM_ERROR
+    call.bytes = size
+    call_id = ledger.record(call, admission)
+    headers = upstream.response_headers(answer)
+    if finished:
+        answer.release_conn()  # read to the end: the connection goes back to the pool
+        response = HttpResponse(b"".join(chunks), status=answer.status)
+    else:
+        response = StreamingHttpResponse(
+            _stream_rest(answer, chunks, call, call_id), status=answer.status
+        )
+        declared = answer.headers.get("Content-Length")
+        if declared and declared.isdigit():
+            response["Content-Length"] = declared
+    if "Content-Type" not in answer.headers:
+        del response["Content-Type"]
+    for name, value in headers:
+        response[name] = value
+    return response
+
+
+def _read_some(answer):
+    """Read the body up to BUFFER_LIMIT: (chunks, bytes read, whether it ended)."""
+    chunks, size = [], 0
+    stream = answer.stream(CHUNK, decode_content=False)
+    for chunk in stream:
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > BUFFER_LIMIT:
+            answer._tollgate_rest = stream
+            return chunks, size, False
+    return chunks, size, True
+
+
+def _stream_rest(answer, head, call, call_id):
+    extra = 0
+    try:
+        yield from head
+        for chunk in answer._tollgate_rest:
+            extra += len(chunk)
+            yield chunk
+    except Exception:
+        # The client already has the status line: all we can do is cut the body short.
+        logger.warning("proxy: upstream body broke off after %s bytes", call.bytes + extra)
+    finally:
+        answer.release_conn()
+        try:
+            ledger.add_bytes(call_id=call_id, call=call, extra=extra)
+        except DatabaseError:
+            logger.exception("proxy: could not add streamed bytes to call %s", call_id)
