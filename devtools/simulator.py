@@ -3,8 +3,8 @@
 Tollgate is a metering proxy in front of ``https://pro-api.coingecko.com/api/v3``. Testing it
 against the real API would cost credits, need a real key, be slow and flaky, and could never
 show what the proxy did to a request on its way up. This server stands in for CoinGecko: it
-answers the endpoints Tollgate's users call with realistic bodies (taken from
-``/work/shared/reference/coingecko-api.md``), checks the Pro key the way CoinGecko does,
+answers the endpoints Tollgate's users call with realistic bodies (as CoinGecko documents
+them), checks the Pro key the way CoinGecko does,
 records every request it receives so a test can assert which headers went upstream, and
 can be told to misbehave (latency, errors, 429s) on demand.
 

@@ -193,8 +193,8 @@ class HourUsage(models.Model):
         indexes = [
             # Covers the report's queries (some keys, a period of hours, summed by day,
             # endpoint or outcome), so they read the index alone instead of fetching each
-            # counter row: at 10 million calls a month's history read 40,000 rows
-            # scattered over the table.
+            # counter row scattered over the table (tens of thousands for a month of a
+            # big log).
             models.Index(
                 fields=[
                     "key_ref",

@@ -1,8 +1,8 @@
 """Keep SQLite's WAL checkpoints off the writers' path.
 
 By default the connection whose commit pushes the write-ahead log past 1000 pages runs
-the checkpoint itself, fsync included: every few hundred proxied calls one of them
-waited 10-20 ms for the disk. Instead a ``Checkpointer`` thread checkpoints on a
+the checkpoint itself, fsync included, so every few hundred proxied calls one of them
+waits for the disk. Instead a ``Checkpointer`` thread checkpoints on a
 connection of its own, and the writers' connections never do: in a server worker
 (``start``, from gunicorn's post_worker_init) and while ``seedusage`` bulk-writes.
 Everything else (commands, tests) keeps SQLite's default.

@@ -91,15 +91,45 @@ def plan_update(
     ``actor`` is the user making the change; ``source`` names it when there is none
     (``"setplan"``). Raises ValidationError keyed by field; nothing is saved then.
     """
+    changes, errors = _parsed(
+        name=name,
+        monthly_credits=monthly_credits,
+        rate_limit=rate_limit,
+        overage=overage,
+        alerts_enabled=alerts_enabled,
+        thresholds=thresholds,
+        recipients=recipients,
+        webhook_url=webhook_url,
+    )
+    with transaction.atomic():
+        # The row lock makes two admins' concurrent edits record "from" values truthfully.
+        Plan.load()
+        plan = Plan.objects.select_for_update().get(pk=1)
+        before = {field: getattr(plan, field) for field in changes}
+        for field, value in changes.items():
+            setattr(plan, field, value)
+        try:
+            plan.full_clean()
+        except ValidationError as exc:
+            for field, messages in exc.message_dict.items():
+                errors.setdefault(field, messages)
+        if not plan.name:
+            errors.setdefault("name", ["The plan needs a name."])
+        if errors:
+            raise ValidationError(errors)
+        changed = [field for field in changes if before[field] != getattr(plan, field)]
+        if changed:
+            plan.save()
+            _record(plan, before, changed, actor=actor, source=source)
+    return plan
+
+
+def _parsed(*, name, thresholds, recipients, webhook_url, **values) -> tuple[dict, dict]:
+    """The fields given (not None), parsed: ({field: value}, {field: error messages})."""
+    changes = {field: value for field, value in values.items() if value is not None}
+    if name is not None:
+        changes["name"] = name.strip()
     errors = {}
-    changes = {
-        "name": name.strip() if name is not None else None,
-        "monthly_credits": monthly_credits,
-        "rate_limit": rate_limit,
-        "overage": overage,
-        "alerts_enabled": alerts_enabled,
-        "webhook_url": webhook_url,
-    }
     for field, parse, value in (
         ("thresholds", thresholds_parse, thresholds),
         ("recipients", recipients_parse, recipients),
@@ -111,36 +141,19 @@ def plan_update(
             changes[field] = parse(value)
         except ValidationError as exc:
             errors[field] = exc.messages
-    with transaction.atomic():
-        # The row lock makes two admins' concurrent edits record "from" values truthfully.
-        Plan.load()
-        plan = Plan.objects.select_for_update().get(pk=1)
-        before = {field: getattr(plan, field) for field in changes}
-        for field, value in changes.items():
-            if value is not None:
-                setattr(plan, field, value)
-        try:
-            plan.full_clean()
-        except ValidationError as exc:
-            for field, messages in exc.message_dict.items():
-                errors.setdefault(field, messages)
-        if not plan.name:
-            errors.setdefault("name", ["The plan needs a name."])
-        if errors:
-            raise ValidationError(errors)
-        changed = [f for f in changes if changes[f] is not None and before[f] != getattr(plan, f)]
-        if not changed:
-            return plan
-        plan.save()
-        who = actor.get_username() if actor is not None else (source or "system")
-        PlanChange.objects.bulk_create(
-            PlanChange(
-                user=actor,
-                actor=who,
-                field=field,
-                old=_shown(field, before[field]),
-                new=_shown(field, getattr(plan, field)),
-            )
-            for field in changed
+    return changes, errors
+
+
+def _record(plan: Plan, before: dict, changed: list[str], *, actor, source: str) -> None:
+    """One PlanChange row per changed field."""
+    who = actor.get_username() if actor is not None else (source or "system")
+    PlanChange.objects.bulk_create(
+        PlanChange(
+            user=actor,
+            actor=who,
+            field=field,
+            old=_shown(field, before[field]),
+            new=_shown(field, getattr(plan, field)),
         )
-    return plan
+        for field in changed
+    )

@@ -58,8 +58,8 @@ def _pool():
     """The session's own urllib3 connection pool for UPSTREAM_URL.
 
     The proxy sends through it directly: Session.request's cookie jar, hooks, redirect and
-    settings merging cost about 0.7 ms of CPU per call (measured with bench/proxy.py),
-    more than the rest of the proxy, and a proxy needs none of them.
+    settings merging cost more CPU than the rest of the proxy, and a proxy needs none of
+    them.
     """
     base = settings.UPSTREAM_URL
     cached = getattr(_local, "pool", None)

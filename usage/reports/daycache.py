@@ -1,7 +1,7 @@
 """Closed days, summed once: the hour counters per local day, key, endpoint and outcome.
 
-A month's history read every hour counter of the month: about 17,000 at a year of
-1 million calls and 40,000 at 10 million, so the page slowed down as the log grew. A day
+Reading a month's history from the hour counters alone costs a read of every hour counter
+of the month, which grows with the log (tens of thousands at millions of calls). A day
 that has ended never changes again, so its sums are computed once, by the first report
 that needs them, and kept in ``DayUsage``; reports then read closed days from there and
 only the rest of their period (today, the hours of "last 24 hours") from the hour

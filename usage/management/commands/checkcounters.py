@@ -24,6 +24,21 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args, **options):
+        hour_problems, hours_checked = self._hours()
+        month_problems, months_checked = self._months()
+        problems = hour_problems + month_problems + self._cached_days()
+        if problems:
+            for line in problems[:50]:
+                self.stderr.write(line)
+            raise CommandError(f"{len(problems)} counter(s) differ from the call log")
+        self.stdout.write(
+            f"counters match the call log: {hours_checked} hour counters, "
+            f"{months_checked} month counters, {Call.objects.count()} calls; "
+            f"{CachedDay.objects.count()} cached days match the hour counters"
+        )
+
+    def _hours(self) -> tuple[list[str], int]:
+        """The hour counters against the log: (problems, counters checked)."""
         problems = []
         # Grouped by path in SQL, then by endpoint name here (the name is computed in Python).
         expected_hours = defaultdict(lambda: [0, 0, 0, 0])
@@ -54,7 +69,11 @@ class Command(BaseCommand):
             logged, counted = expected_hours.get(slot), actual_hours.get(slot)
             if (logged or (0, 0, 0, 0)) != (counted or (0, 0, 0, 0)):
                 problems.append(f"hour {slot}: log says {logged}, counter says {counted}")
+        return problems, len(actual_hours)
 
+    def _months(self) -> tuple[list[str], int]:
+        """The month counters (credits, overage) against the log: (problems, counters)."""
+        problems = []
         expected_months = Counter()
         for row in (
             Call.objects.filter(Q(credits__gt=0) | Q(overage=True))
@@ -74,18 +93,7 @@ class Command(BaseCommand):
             logged, counted = expected_months[slot], actual_months[slot]
             if logged != counted:
                 problems.append(f"month {slot}: log says {logged}, counter says {counted}")
-
-        problems += self._cached_days()
-
-        if problems:
-            for line in problems[:50]:
-                self.stderr.write(line)
-            raise CommandError(f"{len(problems)} counter(s) differ from the call log")
-        self.stdout.write(
-            f"counters match the call log: {len(actual_hours)} hour counters, "
-            f"{len(actual_months) // 2} month counters, {Call.objects.count()} calls; "
-            f"{CachedDay.objects.count()} cached days match the hour counters"
-        )
+        return problems, len(actual_months) // 2
 
     def _cached_days(self) -> list[str]:
         """Each cached day's sums against its hour counters, in the zone it was cut in."""
