@@ -125,7 +125,7 @@ def database(name: str, data_dir: Path) -> dict:
             raise SettingsError(f"{name} names no database: add it after the last slash")
         if config["ENGINE"] == "django.db.backends.postgresql":
             # Statements run on a server-binding cursor are prepared on their first run:
-            # the proxy's few statements (usage.db) repeat on every call. Django's own
+            # the proxy's few statements (usage.metering.db) repeat on every call. Django's own
             # cursors bind on the client and never prepare, so this touches nothing else.
             # Behind PgBouncer in transaction mode, give it max_prepared_statements (1.21+).
             config.setdefault("OPTIONS", {}).setdefault("prepare_threshold", 0)

@@ -2,7 +2,8 @@
 
 from gunicorn.glogging import Logger
 
-# usage.proxy.PREFIX, spelled again: this module loads in gunicorn's master, before Django.
+# usage.proxy.middleware.PREFIX, spelled again: this module loads in gunicorn's master,
+# before Django.
 PROXY_PREFIX = "/api/v3/"
 
 

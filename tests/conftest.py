@@ -1,9 +1,15 @@
-"""Shared users: the owner of a key, a teammate who must not see it, and a staff member."""
+"""Shared fixtures: the owner of a key, a teammate who must not see it, a staff member;
+their logged-in clients; Tollgate's frozen clock."""
+
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from keys.services import key_create
 from tests.support import PASSWORD
+from usage.metering import windows
+
+DEFAULT_NOW = datetime(2026, 11, 26, 10, 5, 20, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -65,3 +71,23 @@ def _static_from_sources(settings):
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
+
+
+@pytest.fixture
+def clock(monkeypatch, request):
+    """Tollgate's clock (usage.metering.windows.utc_now), frozen at the test module's
+    ``NOW`` (or DEFAULT_NOW). ``clock.set(moment)`` and ``clock.advance(minutes=11)`` move it.
+    """
+
+    class Clock:
+        now = getattr(request.module, "NOW", DEFAULT_NOW)
+
+        def set(self, moment):
+            self.now = moment
+
+        def advance(self, **delta):
+            self.now += timedelta(**delta)
+
+    frozen = Clock()
+    monkeypatch.setattr(windows, "utc_now", lambda: frozen.now)
+    return frozen

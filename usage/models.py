@@ -216,7 +216,7 @@ class HourUsage(models.Model):
 class DayUsage(models.Model):
     """A closed local day's calls per key, endpoint and outcome: the hour counters, summed.
 
-    A cache, filled by usage.daycache the first time a report needs a day that has ended,
+    A cache, filled by usage.reports.daycache the first time a report needs a day that has ended,
     and kept per time zone (days cut in another TIME_ZONE are other rows).
     """
 

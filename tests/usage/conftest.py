@@ -1,13 +1,11 @@
 """Fixtures for the proxy: a simulated upstream, a fresh limiter, a key to call with."""
 
 import uuid
-from datetime import timedelta
 
 import pytest
 
 from devtools.simulator import SimulatedUpstream
 from tests.support import TEAM_KEY
-from usage.metering import windows
 from usage.metering.limiters import get_limiter
 from usage.models import Plan
 
@@ -35,27 +33,6 @@ def _fresh_limiter(settings):
     get_limiter.cache_clear()
     yield
     get_limiter.cache_clear()
-
-
-@pytest.fixture
-def clock(monkeypatch, request):
-    """Tollgate's clock (usage.windows.utc_now), frozen at the test module's ``NOW``.
-
-    ``clock.set(moment)`` and ``clock.advance(minutes=11)`` move it.
-    """
-
-    class Clock:
-        now = request.module.NOW
-
-        def set(self, moment):
-            self.now = moment
-
-        def advance(self, **delta):
-            self.now += timedelta(**delta)
-
-    frozen = Clock()
-    monkeypatch.setattr(windows, "utc_now", lambda: frozen.now)
-    return frozen
 
 
 @pytest.fixture

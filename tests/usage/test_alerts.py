@@ -8,7 +8,7 @@ import pytest
 from django.core import mail
 
 from keys.services import key_update
-from usage.alerts import delivery as alerts
+from usage.alerts import delivery, detection
 from usage.metering import windows
 from usage.models import PLAN_REF, Alert, AlertDelivery, MonthUsage
 
@@ -28,7 +28,7 @@ def small_plan(plan, staff):
 
 
 def send():
-    return alerts.alerts_run_once(now=windows.utc_now())
+    return delivery.alerts_run_once(now=windows.utc_now())
 
 
 def subjects_to(address):
@@ -176,7 +176,7 @@ class TestSenders:
         self, api, small_plan, clock
     ):
         call(api, 2)
-        alerts.alerts_detect(now=clock.now)
+        detection.alerts_detect(now=clock.now)
         # A sender claimed one and died before sending.
         killed = AlertDelivery.objects.order_by("pk").first()
         AlertDelivery.objects.filter(pk=killed.pk).update(
@@ -238,7 +238,7 @@ class TestRaces:
 
     def test_senders_racing_send_each_email_exactly_once(self, small_plan, staff, clock):
         MonthUsage.objects.create(key_ref=PLAN_REF, month=NOW.date().replace(day=1), credits_used=2)
-        self._race(lambda: alerts.alerts_run_once(now=NOW))
+        self._race(lambda: delivery.alerts_run_once(now=NOW))
         assert sorted(m.to[0] for m in mail.outbox) == ["carol@example.com", "ops@example.com"]
         assert Alert.objects.count() == 1
         assert list(AlertDelivery.objects.values_list("state", "attempts")) == [("sent", 1)] * 2
@@ -259,7 +259,7 @@ class TestRaces:
                     if status.status_code < 500:
                         break
                     time.sleep(0.002)
-                busy_retry(lambda: alerts.alerts_run_once(now=NOW))
+                busy_retry(lambda: delivery.alerts_run_once(now=NOW))
 
         self.THREADS = 6
         self._race(lambda: burst())  # 12 calls from 6 threads, each thread also sending
@@ -294,7 +294,7 @@ class TestCommand:
 
         def one_pass(**kwargs):
             try:
-                passes.append(alerts.alerts_run_once(now=clock.now))
+                passes.append(delivery.alerts_run_once(now=clock.now))
             finally:
                 os.kill(os.getpid(), signal.SIGTERM)  # what a process manager sends
 

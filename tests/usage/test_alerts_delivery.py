@@ -9,8 +9,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from tests.support import free_port
-from usage.alerts import delivery as alerts
-from usage.metering import windows
+from usage.alerts import delivery
 from usage.models import PLAN_REF, AlertDelivery, MonthUsage
 
 pytestmark = pytest.mark.django_db
@@ -61,7 +60,7 @@ def start_smtp(port, inbox):
 class TestSmtp:
     def test_smtp_down_then_up_delivers_each_email_once(self, crossed, smtp_settings, staff_client):
         inbox = Inbox()
-        assert alerts.alerts_run_once(now=NOW) == 0  # nobody listening: connection refused
+        assert delivery.alerts_run_once(now=NOW) == 0  # nobody listening: connection refused
         pending = list(AlertDelivery.objects.values_list("state", "attempts", "next_attempt_at"))
         assert pending == [("pending", 1, NOW + timedelta(seconds=10))] * 2
         # Visible in the admin as waiting, with the reason.
@@ -70,10 +69,10 @@ class TestSmtp:
 
         controller = start_smtp(smtp_settings.EMAIL_PORT, inbox)
         try:
-            assert alerts.alerts_run_once(now=NOW + timedelta(seconds=5)) == 0  # backing off
+            assert delivery.alerts_run_once(now=NOW + timedelta(seconds=5)) == 0  # backing off
             assert inbox.messages == []
-            assert alerts.alerts_run_once(now=NOW + timedelta(seconds=11)) == 2
-            assert alerts.alerts_run_once(now=NOW + timedelta(seconds=60)) == 0
+            assert delivery.alerts_run_once(now=NOW + timedelta(seconds=11)) == 2
+            assert delivery.alerts_run_once(now=NOW + timedelta(seconds=60)) == 0
         finally:
             controller.stop()
         assert sorted(rcpt for rcpts, _ in inbox.messages for rcpt in rcpts) == [
@@ -92,15 +91,15 @@ class TestSmtp:
         inbox.refusing = True
         controller = start_smtp(smtp_settings.EMAIL_PORT, inbox)
         try:
-            alerts.alerts_run_once(now=NOW)
-            alerts.alerts_run_once(now=NOW + timedelta(seconds=10))
+            delivery.alerts_run_once(now=NOW)
+            delivery.alerts_run_once(now=NOW + timedelta(seconds=10))
             row = AlertDelivery.objects.filter(target="ops@example.com").get()
             assert (row.state, row.attempts) == ("pending", 2)
             assert row.next_attempt_at == NOW + timedelta(seconds=30)  # 10 s, then 20 s
             assert "451" in row.last_error
             inbox.refusing = False
-            assert alerts.alerts_run_once(now=NOW + timedelta(seconds=30)) == 2
-            assert alerts.alerts_run_once(now=NOW + timedelta(minutes=30)) == 0
+            assert delivery.alerts_run_once(now=NOW + timedelta(seconds=30)) == 2
+            assert delivery.alerts_run_once(now=NOW + timedelta(minutes=30)) == 0
         finally:
             controller.stop()
         assert len(inbox.messages) == 2
@@ -136,12 +135,11 @@ def webhook():
 
 
 class TestWebhook:
-    def test_the_webhook_receives_one_slack_compatible_post(self, crossed, webhook, monkeypatch):
-        monkeypatch.setattr(windows, "utc_now", lambda: NOW)
+    def test_the_webhook_receives_one_slack_compatible_post(self, crossed, webhook, clock):
         crossed.webhook_url = webhook.url
         crossed.save()
-        alerts.alerts_run_once(now=NOW)
-        alerts.alerts_run_once(now=NOW + timedelta(minutes=1))
+        delivery.alerts_run_once(now=NOW)
+        delivery.alerts_run_once(now=NOW + timedelta(minutes=1))
         assert len(webhook.bodies) == 1
         content_type, raw = webhook.bodies[0]
         body = json.loads(raw)
@@ -154,11 +152,11 @@ class TestWebhook:
         crossed.webhook_url = webhook.url
         crossed.save()
         webhook.statuses[:] = [500]
-        alerts.alerts_run_once(now=NOW)
+        delivery.alerts_run_once(now=NOW)
         row = AlertDelivery.objects.get(channel="webhook")
         assert (row.state, row.last_error) == ("pending", "OSError: webhook answered HTTP 500")
-        alerts.alerts_run_once(now=NOW + timedelta(seconds=11))
-        alerts.alerts_run_once(now=NOW + timedelta(seconds=60))
+        delivery.alerts_run_once(now=NOW + timedelta(seconds=11))
+        delivery.alerts_run_once(now=NOW + timedelta(seconds=60))
         assert len(webhook.bodies) == 2  # the failed try and the one that worked
         assert AlertDelivery.objects.get(channel="webhook").state == "sent"
 
@@ -166,7 +164,7 @@ class TestWebhook:
         # Slack-style URL: the path is the secret. Port 9 (discard): nothing listens.
         crossed.webhook_url = "http://127.0.0.1:9/services/T000/B000/s3cretT0ken"
         crossed.save()
-        alerts.alerts_run_once(now=NOW)
+        delivery.alerts_run_once(now=NOW)
         row = AlertDelivery.objects.get(channel="webhook")
         assert row.state == "pending" and row.last_error.startswith("ConnectionError")
         assert "s3cretT0ken" not in row.last_error

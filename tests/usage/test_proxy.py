@@ -250,19 +250,16 @@ class TestUsageLog:
         api.key.refresh_from_db()
         assert api.key.last_used_at == Call.objects.get().at
 
-    def test_last_used_is_rewritten_at_most_once_a_second(self, api, upstream, monkeypatch):
-        from datetime import UTC, datetime, timedelta
+    def test_last_used_is_rewritten_at_most_once_a_second(self, api, upstream, clock):
+        from datetime import UTC, datetime
 
-        from usage.metering import windows
-
-        now = [datetime(2026, 11, 26, 10, 0, 0, tzinfo=UTC)]
-        monkeypatch.setattr(windows, "utc_now", lambda: now[0])
+        clock.set(datetime(2026, 11, 26, 10, 0, 0, tzinfo=UTC))
         api.get(PRICE)
-        now[0] += timedelta(milliseconds=600)
+        clock.advance(milliseconds=600)
         api.get(PRICE)
         api.key.refresh_from_db()
         assert api.key.last_used_at == datetime(2026, 11, 26, 10, 0, 0, tzinfo=UTC)
-        now[0] += timedelta(milliseconds=600)  # 1.2 s after the first call
+        clock.advance(milliseconds=600)  # 1.2 s after the first call
         api.get(PRICE)
         api.key.refresh_from_db()
-        assert api.key.last_used_at == now[0]
+        assert api.key.last_used_at == clock.now

@@ -1,4 +1,4 @@
-"""Forms of the settings page. Parsing rules live in usage.services, shared with setplan."""
+"""Forms of the settings page. Parsing rules live in usage.plan.services, shared with setplan."""
 
 from django import forms
 from django.core.exceptions import ValidationError

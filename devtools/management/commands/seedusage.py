@@ -2,7 +2,7 @@
 
     manage.py seedusage --calls 1000000 --days 365 [--keys 5] [--owner seed] [--seed 42]
 
-The rows and counters are what as many ``usage.ledger.record`` calls would have left, so
+The rows and counters are what as many ``usage.metering.ledger.record`` calls would have left, so
 ``checkcounters`` passes afterwards; seeding again adds to them and it still passes.
 
 What the data looks like:

@@ -2,7 +2,7 @@
 
 ``make run`` starts it beside gunicorn (see dashboard/gunicorn_conf.py); in production
 run exactly one or several, under a process manager: racing senders are safe (see
-usage/alerts.py). SIGTERM or SIGINT stops it after the delivery in hand.
+usage/alerts/delivery.py). SIGTERM or SIGINT stops it after the delivery in hand.
 """
 
 import os
