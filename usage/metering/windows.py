@@ -5,7 +5,7 @@ Kept apart so every window boundary is computed one way, and tests can pass a ``
 
 import math
 import time
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 
 
 def utc_now() -> datetime:
@@ -32,11 +32,6 @@ def hour_start(now: datetime) -> datetime:
 
 def month_start(now: datetime) -> date:
     return now.astimezone(UTC).date().replace(day=1)
-
-
-def next_month_start(now: datetime) -> date:
-    first = month_start(now)
-    return (first + timedelta(days=32)).replace(day=1)
 
 
 def monotonic() -> float:
