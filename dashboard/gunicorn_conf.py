@@ -19,6 +19,9 @@ except SettingsError as exc:
 bind = f"{env_str('HOST') or '127.0.0.1'}:{port}"
 worker_class = "gthread"
 timeout = 60
+# The longest request line gunicorn allows (its default is half): a long ids= list must
+# pass. Longer lines get gunicorn's own 400 before Tollgate sees them (README: limits).
+limit_request_line = 8190
 graceful_timeout = 20
 # gunicorn 27's control socket lives at one path per user (~/.gunicorn/gunicorn.ctl), so
 # several instances (tests, make bench, make demo beside make run) would take it from

@@ -26,9 +26,10 @@ def free_port() -> int:
 
 
 def authenticated(raw_key: str):
-    """The id of the active key ``raw_key`` authenticates as (the proxy's rule), or None."""
+    """The id of the key ``raw_key`` authenticates as (the proxy's rule), or None: an
+    active key whose owner is active."""
     key, _plan = authenticate(raw_key)
-    return key.pk if key is not None else None
+    return key.pk if key is not None and key.owner_active else None
 
 
 def record_call(

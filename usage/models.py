@@ -119,6 +119,8 @@ class Outcome(models.TextChoices):
     BAD_REQUEST = "bad_request", "bad request"
     UPSTREAM_UNREACHABLE = "upstream_unreachable", "upstream unreachable"
     UPSTREAM_TIMEOUT = "upstream_timeout", "upstream timeout"
+    METHOD_NOT_ALLOWED = "method_not_allowed", "method not allowed"
+    TOO_LARGE = "too_large", "request too large"
 
 
 class Bucket(models.TextChoices):
@@ -135,6 +137,8 @@ BUCKETS = {
     Outcome.UPSTREAM_UNREACHABLE: Bucket.ERRORS,
     Outcome.UPSTREAM_TIMEOUT: Bucket.ERRORS,
     Outcome.BAD_REQUEST: Bucket.ERRORS,
+    Outcome.METHOD_NOT_ALLOWED: Bucket.ERRORS,
+    Outcome.TOO_LARGE: Bucket.ERRORS,
     Outcome.RATE_LIMITED: Bucket.REFUSED,
     Outcome.CREDITS_EXHAUSTED: Bucket.REFUSED,
     Outcome.INVALID_KEY: Bucket.REFUSED,

@@ -24,6 +24,7 @@ class KeyLimits:
     pk: int
     rate_limit: int | None  # the key's own; None: the plan's
     monthly_credits: int | None
+    owner_active: bool = True  # a deactivated member's keys stop at once
 
 
 def effective(own: int | None, plan_value: int) -> int:
@@ -35,15 +36,16 @@ def effective(own: int | None, plan_value: int) -> int:
 # SQL: building the ORM query cost more than everything the database does for a call.
 PLAN_AND_KEY = (
     "SELECT p.name, p.monthly_credits, p.rate_limit, p.overage, "
-    "k.id, k.rate_limit, k.monthly_credits FROM usage_plan p "
-    "LEFT JOIN keys_apikey k ON k.digest = %s AND k.deleted_at IS NULL WHERE p.id = 1"
+    "k.id, k.rate_limit, k.monthly_credits, u.is_active FROM usage_plan p "
+    "LEFT JOIN keys_apikey k ON k.digest = %s AND k.deleted_at IS NULL "
+    "LEFT JOIN auth_user u ON u.id = k.owner_id WHERE p.id = 1"
 )
 
 
 def authenticate(raw_key: str) -> tuple[KeyLimits | None, PlanLimits]:
-    """The active key for ``raw_key`` (or None) and the plan: one query, two index lookups.
-
-    A raw key of the wrong shape is never hashed nor looked up.
+    """The active key for ``raw_key`` (or None) and the plan: one query, three index lookups
+    (plan, key by digest, its owner). A raw key of the wrong shape is never hashed nor
+    looked up. Whether the key may call also depends on ``owner_active``.
     """
     digest = crypto.digest(raw_key) if crypto.looks_like_key(raw_key) else ""
     row = db.fetch_one(PLAN_AND_KEY, [digest])
@@ -53,5 +55,5 @@ def authenticate(raw_key: str) -> tuple[KeyLimits | None, PlanLimits]:
         Plan.load()  # a fresh database: create the default plan, then read it as usual
         row = db.fetch_one(PLAN_AND_KEY, [digest])
     plan = PlanLimits(row[0], row[1], row[2], bool(row[3]))
-    key = KeyLimits(row[4], row[5], row[6]) if row[4] is not None else None
+    key = KeyLimits(row[4], row[5], row[6], bool(row[7])) if row[4] is not None else None
     return key, plan

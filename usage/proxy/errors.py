@@ -37,6 +37,12 @@ ERRORS = {
         "month, or when an admin raises the credits or turns on overage.",
     ),
     Outcome.BAD_REQUEST: (400, 400, "Bad request path: it must stay under /api/v3/."),
+    Outcome.METHOD_NOT_ALLOWED: (
+        405,
+        405,
+        "Method not allowed: the CoinGecko API is read-only, use GET (or HEAD).",
+    ),
+    Outcome.TOO_LARGE: (413, 413, "Request body too large: the CoinGecko API takes none."),
     Outcome.UPSTREAM_UNREACHABLE: (502, 502, "Tollgate could not reach the CoinGecko API."),
     Outcome.UPSTREAM_TIMEOUT: (504, 504, "The CoinGecko API did not answer in time."),
 }
@@ -60,10 +66,19 @@ def error_response(status: int, code: int, message: str) -> HttpResponse:
     return json_response(status, body)
 
 
-def refusal(outcome: str) -> HttpResponse:
+INACTIVE_OWNER = (
+    "Invalid API Key. Its owner's Tollgate account is deactivated: ask a Tollgate admin."
+)
+ALLOWED_METHODS = "GET, HEAD"
+
+
+def refusal(outcome: str, message: str | None = None) -> HttpResponse:
     """The answer to a call refused (or failed) with ``outcome``."""
-    response = error_response(*ERRORS[outcome])
+    status, code, default = ERRORS[outcome]
+    response = error_response(status, code, message or default)
     if outcome == Outcome.CREDITS_EXHAUSTED:
         # The official SDK would otherwise not know that retrying cannot help.
         response["x-should-retry"] = "false"
+    elif outcome == Outcome.METHOD_NOT_ALLOWED:
+        response["Allow"] = ALLOWED_METHODS
     return response

@@ -21,15 +21,14 @@ BUFFER_LIMIT = 1024 * 1024
 CHUNK = 64 * 1024
 
 
-def forward(request, call: ledger.CallRecord, admission, upstream_path: str, body):
+def forward(request, call: ledger.CallRecord, admission, upstream_path: str):
+    """GET ``upstream_path`` (a HEAD is sent as a GET; the caller drops the body)."""
     started = windows.monotonic()
     try:
         answer = upstream.send(
-            method=request.method,
             path=upstream_path,
             query=call.query,
             headers=upstream.request_headers(request.META),
-            body=body,
         )
         chunks, size, finished = _read_some(answer)
     except ReadTimeoutError:
@@ -47,6 +46,11 @@ def forward(request, call: ledger.CallRecord, admission, upstream_path: str, bod
     if finished:
         answer.release_conn()  # read to the end: the connection goes back to the pool
         response = HttpResponse(b"".join(chunks), status=answer.status)
+    elif request.method == "HEAD":
+        answer.close()  # nobody will read the rest: drop the connection, not the pool
+        response = HttpResponse(b"", status=answer.status)
+        if answer.headers.get("Content-Length", "").isdigit():
+            response["Content-Length"] = answer.headers["Content-Length"]
     else:
         response = StreamingHttpResponse(
             _stream_rest(answer, chunks, call, call_id), status=answer.status
@@ -90,3 +94,10 @@ def _stream_rest(answer, head, call, call_id):
             ledger.add_bytes(call_id=call_id, call=call, extra=extra)
         except DatabaseError:
             logger.exception("proxy: could not add streamed bytes to call %s", call_id)
+
+
+def without_body(response) -> None:
+    """Make ``response`` the answer to a HEAD: the same status and headers, no body."""
+    if response.content:
+        response["Content-Length"] = str(len(response.content))
+        response.content = b""

@@ -16,22 +16,27 @@ Steps 7-10 commit before the answer leaves, so a killed server never loses an an
 
 import logging
 
-from django.core.exceptions import RequestDataTooBig
 from django.db import DatabaseError
-from django.http.request import RawPostDataException
 
 from usage.metering import ledger, windows
 from usage.metering.access import authenticate
 from usage.models import Outcome
 from usage.proxy import local
-from usage.proxy.errors import DATABASE_UNAVAILABLE, INTERNAL_ERROR, error_response
-from usage.proxy.forward import forward
+from usage.proxy.errors import (
+    DATABASE_UNAVAILABLE,
+    INACTIVE_OWNER,
+    INTERNAL_ERROR,
+    error_response,
+)
+from usage.proxy.forward import forward, without_body
 from usage.proxy.refusals import limit_headers, refuse
 from usage.proxy.request import BadPath, clean_path, client_key, strip_key_params
 
 logger = logging.getLogger(__name__)
 
 PREFIX = "/api/v3/"
+# A GET carries no body; a client that sends a large one anyway is told so (413).
+MAX_BODY = 64 * 1024
 
 
 class ProxyMiddleware:
@@ -62,30 +67,37 @@ class ProxyMiddleware:
 def proxy(request, path: str):
     now = windows.utc_now()
     meta = request.META
+    raw_key = client_key(meta)
     call = ledger.CallRecord(
         at=now,
         key_id=None,
         method=request.method,
         path="/" + path,
-        query=strip_key_params(meta.get("QUERY_STRING", "")),
+        query=strip_key_params(meta.get("QUERY_STRING", ""), secret=raw_key),
         status=0,
         outcome="",
     )
-    raw_key = client_key(meta)
     if not raw_key:
         return refuse(call, Outcome.MISSING_KEY)
     key, plan = authenticate(raw_key)
     if key is None:
         return refuse(call, Outcome.INVALID_KEY)
     call.key_id = key.pk
+    if not key.owner_active:
+        return refuse(call, Outcome.INVALID_KEY, message=INACTIVE_OWNER)
+    # The CoinGecko API is read-only and takes no body: nothing else reaches it, so no
+    # method (TRACE echoes headers, the team key among them) or body can be abused.
+    if _body_length(meta) > MAX_BODY:
+        return refuse(call, Outcome.TOO_LARGE)
+    if request.method not in ("GET", "HEAD"):
+        return refuse(call, Outcome.METHOD_NOT_ALLOWED)
     try:
         upstream_path = clean_path(path, meta.get("RAW_URI") or meta.get("REQUEST_URI"))
-        body = request.body if request.method in ("POST", "PUT", "PATCH") else None
-    except (BadPath, RequestDataTooBig, RawPostDataException):
+    except BadPath:
         return refuse(call, Outcome.BAD_REQUEST)
 
     endpoint = path.rstrip("/")
-    is_local = request.method in ("GET", "HEAD") and endpoint in local.ENDPOINTS
+    is_local = endpoint in local.ENDPOINTS
     admission = ledger.admit(key=key, plan=plan, now=now, charge=not is_local)
     if admission.outcome is not None:
         return refuse(call, admission.outcome, admission)
@@ -94,6 +106,15 @@ def proxy(request, path: str):
         call.status, call.outcome, call.bytes = 200, Outcome.OK, len(response.content)
         ledger.record(call, admission)
     else:
-        response = forward(request, call, admission, upstream_path, body)
+        response = forward(request, call, admission, upstream_path)
     limit_headers(response, admission.minute)
+    if request.method == "HEAD" and not response.streaming:
+        without_body(response)
     return response
+
+
+def _body_length(meta) -> int:
+    try:
+        return int(meta.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return MAX_BODY + 1  # a length nobody can read is refused like a huge one

@@ -15,9 +15,9 @@ def limit_headers(response, minute) -> None:
         response["Retry-After"] = str(minute.retry_after)
 
 
-def refuse(call: ledger.CallRecord, outcome: str, admission=None):
+def refuse(call: ledger.CallRecord, outcome: str, admission=None, *, message=None):
     """Answer ``call`` with ``outcome``'s error after recording it."""
-    response = refusal(outcome)
+    response = refusal(outcome, message)
     call.status = response.status_code
     call.outcome = outcome
     call.bytes = len(response.content)

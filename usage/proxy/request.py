@@ -5,7 +5,7 @@ names), and the path is checked so that the upstream URL can never leave UPSTREA
 """
 
 import re
-from urllib.parse import parse_qsl, quote, unquote
+from urllib.parse import quote, unquote_plus
 
 # The client's own key names, header and query parameter, Pro and Demo (as CoinGecko).
 KEY_HEADERS = ("HTTP_X_CG_PRO_API_KEY", "HTTP_X_CG_DEMO_API_KEY")
@@ -47,33 +47,65 @@ def clean_path(path: str, raw_uri: str | None) -> str:
 # Characters a well-formed query string already uses; anything else (spaces, quotes,
 # non-ASCII, control characters) is percent-encoded before it goes upstream.
 SAFE_QUERY_CHARS = "&=+%/:,;@!$'()*?~-._[]|"
+# Servers split parameters on "&", and some on ";" too: a key must not hide behind either.
+SEPARATOR = re.compile(r"([&;])")
 
 
-def strip_key_params(query: str) -> str:
-    """The query string without the client's key, other parameters in their order."""
-    if query and "api_key" in query.lower():
-        kept = []
-        for item in query.split("&"):
-            name = unquote(item.split("=", 1)[0].replace("+", " ")).strip().lower()
-            if name not in KEY_PARAMS:
-                kept.append(item)
-        query = "&".join(kept)
-    if query and not SAFE_QUERY.match(query):
-        query = quote(query, safe=SAFE_QUERY_CHARS, encoding="latin-1")
-    return query
+def _decoded(text: str) -> str:
+    """``text`` percent- and plus-decoded until it stops changing (``%255F`` is ``_``)."""
+    for _ in range(4):
+        decoded = unquote_plus(text)
+        if decoded == text:
+            break
+        text = decoded
+    return text
 
 
+def _is_key_name(raw_name: str) -> bool:
+    return _decoded(raw_name).strip().lower().replace("-", "_") in KEY_PARAMS
+
+
+def _might_hold_a_key(query: str) -> bool:
+    # A key parameter's name is spelled out ("api_key") or encoded (has a "%").
+    return "%" in query or "api_key" in query.lower() or "api-key" in query.lower()
 
 
 def client_key(meta) -> str:
-    """The key the client sent (header first, then query parameter), or ``""``."""
+    """The key the client sent (header first, then query parameter), or ``""``.
+
+    Query parameter names are read as a server would decode them, in any case.
+    """
     for header in KEY_HEADERS:
         value = meta.get(header)
         if value:
             return value.strip()
     query = meta.get("QUERY_STRING", "")
-    if "api_key" in query.lower():
-        for name, value in parse_qsl(query, keep_blank_values=True):
-            if name.lower() in KEY_PARAMS and value:
-                return value.strip()
+    if query and _might_hold_a_key(query):
+        for item in SEPARATOR.split(query)[::2]:
+            name, _, value = item.partition("=")
+            if value and _is_key_name(name):
+                return _decoded(value).strip()
     return ""
+
+
+def strip_key_params(query: str, *, secret: str = "") -> str:
+    """The query string without the client's key, other parameters as they came.
+
+    Dropped: every parameter whose decoded name is a key name in any case or encoding,
+    and any parameter whose decoded value holds ``secret`` (the key found elsewhere).
+    What is left keeps its order and separators, and is percent-encoded where needed.
+    """
+    if query and (_might_hold_a_key(query) or (secret and secret in _decoded(query))):
+        parts = SEPARATOR.split(query)
+        kept = []
+        for i in range(0, len(parts), 2):
+            name, _, value = parts[i].partition("=")
+            if _is_key_name(name) or (secret and secret in _decoded(parts[i])):
+                continue
+            if kept:
+                kept.append(parts[i - 1] if i else "&")
+            kept.append(parts[i])
+        query = "".join(kept)
+    if query and not SAFE_QUERY.match(query):
+        query = quote(query, safe=SAFE_QUERY_CHARS, encoding="latin-1")
+    return query

@@ -12,7 +12,6 @@ from django.conf import settings
 FORWARD_REQUEST_HEADERS = {
     "HTTP_ACCEPT": "Accept",
     "HTTP_ACCEPT_ENCODING": "Accept-Encoding",
-    "CONTENT_TYPE": "Content-Type",
 }
 # Hop-by-hop (RFC 9110 7.6.1) and ones this server sets itself.
 DROP_RESPONSE_HEADERS = frozenset(
@@ -80,8 +79,8 @@ def request_headers(meta) -> dict:
     return headers
 
 
-def send(*, method: str, path: str, query: str, headers: dict, body: bytes | None):
-    """Send the request upstream; returns urllib3's response with its body not yet read.
+def send(*, path: str, query: str, headers: dict):
+    """GET ``path`` upstream; returns urllib3's response with its body not yet read.
 
     Raises urllib3's errors: ConnectTimeoutError, ReadTimeoutError, NewConnectionError,
     ProtocolError (all HTTPError), or OSError.
@@ -90,9 +89,8 @@ def send(*, method: str, path: str, query: str, headers: dict, body: bytes | Non
     if query:
         url = f"{url}?{query}"
     return _pool().urlopen(
-        method,
+        "GET",
         url,
-        body=body or None,
         headers=headers,
         retries=False,
         redirect=False,
