@@ -134,7 +134,8 @@ def database(name: str, data_dir: Path) -> dict:
         # PRAGMAs below, which would otherwise run on every proxied call.
         config["CONN_MAX_AGE"] = 600
         config["OPTIONS"] = {
-            "timeout": 20,
+            # How long a writer waits for another's lock before "database is locked".
+            "timeout": env_float("SQLITE_BUSY_TIMEOUT", 20.0, minimum=0.1, maximum=600),
             "transaction_mode": "IMMEDIATE",
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }

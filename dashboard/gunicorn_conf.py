@@ -37,10 +37,12 @@ logger_class = "dashboard.gunicorn_logging.ConsoleAccessLogger"
 
 
 def post_worker_init(worker):
-    # The app (and so Django) is loaded: move SQLite's WAL checkpoints to a background thread.
-    from usage.metering import checkpoint
+    # The app (and so Django) is loaded: move SQLite's WAL checkpoints to a background
+    # thread, and settle calls that a killed worker left in flight.
+    from usage.metering import checkpoint, housekeeping
 
     checkpoint.start()
+    housekeeping.start()
 
 
 _sender = None

@@ -99,6 +99,8 @@ UPSTREAM_API_KEY = env_str("UPSTREAM_API_KEY")
 UPSTREAM_KEY_HEADER = env_header_name("UPSTREAM_KEY_HEADER", "x-cg-pro-api-key")
 UPSTREAM_TIMEOUT = env_float("UPSTREAM_TIMEOUT", 10.0, minimum=0.1, maximum=300)
 UPSTREAM_CONNECT_TIMEOUT = env_float("UPSTREAM_CONNECT_TIMEOUT", 3.05, minimum=0.1, maximum=60)
+# A call still "in flight" this long after both timeouts was cut off (a killed worker).
+SETTLE_MARGIN = env_float("SETTLE_MARGIN", 30.0, minimum=0.5, maximum=3600)
 
 # Set: the per-minute limiter keeps its windows in Redis instead of the database.
 REDIS_URL = env_url("REDIS_URL", "", schemes=("redis", "rediss", "unix"))

@@ -121,6 +121,9 @@ class Outcome(models.TextChoices):
     UPSTREAM_TIMEOUT = "upstream_timeout", "upstream timeout"
     METHOD_NOT_ALLOWED = "method_not_allowed", "method not allowed"
     TOO_LARGE = "too_large", "request too large"
+    # Forwarded, answer not yet recorded; a row left so after a crash is settled abandoned.
+    IN_FLIGHT = "in_flight", "in flight"
+    ABANDONED = "abandoned", "abandoned (cut off in flight; credit kept)"
 
 
 class Bucket(models.TextChoices):
@@ -139,6 +142,8 @@ BUCKETS = {
     Outcome.BAD_REQUEST: Bucket.ERRORS,
     Outcome.METHOD_NOT_ALLOWED: Bucket.ERRORS,
     Outcome.TOO_LARGE: Bucket.ERRORS,
+    Outcome.IN_FLIGHT: Bucket.ERRORS,  # never counted: counters move when a call ends
+    Outcome.ABANDONED: Bucket.ERRORS,
     Outcome.RATE_LIMITED: Bucket.REFUSED,
     Outcome.CREDITS_EXHAUSTED: Bucket.REFUSED,
     Outcome.INVALID_KEY: Bucket.REFUSED,
@@ -164,7 +169,13 @@ class Call(models.Model):
     bytes = models.PositiveBigIntegerField("response bytes", default=0)
 
     class Meta:
-        indexes = [models.Index(fields=["key", "at"])]
+        indexes = [
+            models.Index(fields=["key", "at"]),
+            # The few rows in flight, for settle(): a partial index stays tiny.
+            models.Index(
+                fields=["at"], condition=models.Q(outcome="in_flight"), name="call_in_flight"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.method} {self.path} → {self.status}"

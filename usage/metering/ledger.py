@@ -1,10 +1,12 @@
 """The ledger: admit a call against the limits before forwarding, record it after.
 
-``admit`` runs in one transaction: the per-minute windows (database limiter) and a
-monthly credit reserved for the key and for the plan. ``record`` runs in a second one:
-the call's row, its hour counter, a credit given back when the upstream did not answer
-2xx, overage counted when it did, and the key's last-used time. The proxy calls
-``record`` before it returns the answer, so a killed server never loses an answered call.
+``admit`` runs in one transaction: the per-minute windows (database limiter), a monthly
+credit reserved for the key and for the plan, and, for a call that will be forwarded, its
+row in the state "in flight". ``record`` runs in a second one: the call's row completed
+(or written, for a refusal), its hour counter, a credit given back when the upstream did
+not answer 2xx, overage counted when it did, and the key's last-used time. The proxy calls
+``record`` before it returns the answer, so a killed server never loses an answered call,
+and a call cut off in flight still has its row: ``settle`` closes it as abandoned.
 """
 
 from dataclasses import dataclass
@@ -20,7 +22,7 @@ from usage.metering.counters import (
     RELEASE_ONE,
     RESERVE,
 )
-from usage.metering.limiters import MinuteDecision, get_limiter
+from usage.metering.limiters import MinuteDecision, limiter_for_call
 from usage.models import NO_KEY_REF, PLAN_REF, Outcome
 from usage.proxy.endpoints import endpoint_name
 
@@ -31,6 +33,7 @@ class Admission:
     minute: MinuteDecision | None
     credit: bool = False  # a credit was reserved (for the key and the plan)
     overage: bool = False  # past the credits with overage on
+    call_id: int | None = None  # the call's row, written "in flight" with the reservation
 
 
 INSERT_CALL = (
@@ -45,6 +48,11 @@ TOUCH_KEY = (
     "WHERE id = %s AND (last_used_at IS NULL OR last_used_at < %s)"
 )
 ADD_BYTES_CALL = "UPDATE usage_call SET bytes = bytes + %s WHERE id = %s"
+# Completes an in-flight row, unless settle() closed it as abandoned in the meantime.
+COMPLETE_CALL = (
+    "UPDATE usage_call SET status = %s, outcome = %s, credits = %s, overage = %s, "
+    "latency_ms = %s, bytes = %s WHERE id = %s AND outcome = 'in_flight' RETURNING id"
+)
 
 
 def _minute_only(minute: MinuteDecision) -> Admission:
@@ -52,12 +60,17 @@ def _minute_only(minute: MinuteDecision) -> Admission:
     return Admission(None if minute.admitted else Outcome.RATE_LIMITED, minute)
 
 
-def admit(*, key: KeyLimits, plan: PlanLimits, now: datetime, charge: bool = True) -> Admission:
-    """Decide whether ``key`` may make a call now, reserving what it will use.
+def admit(
+    *, key: KeyLimits, plan: PlanLimits, now: datetime, call: "CallRecord | None" = None
+) -> Admission:
+    """Decide whether ``key`` may make ``call`` now, reserving what it will use.
 
-    ``charge=False`` (ping, /key) counts against the rate limit but reserves no credit.
+    Without ``call`` (ping, /key, answered here) the call counts against the rate limit
+    but reserves no credit. With it, an admitted call's row is written "in flight" in the
+    same transaction as its credit, so no credit is ever reserved without a row.
     """
-    limiter = get_limiter()
+    charge = call is not None
+    limiter = limiter_for_call()  # fixed for this call, even if Redis goes away meanwhile
     limits = {
         "key_ref": key.pk,
         "key_limit": effective(key.rate_limit, plan.rate_limit),
@@ -77,22 +90,42 @@ def admit(*, key: KeyLimits, plan: PlanLimits, now: datetime, charge: bool = Tru
             minute = limiter.admit(cur=cur, **limits)
             if not minute.admitted or not charge:
                 return _minute_only(minute)
-        month = db.date_param(windows.month_start(now))
-        credits = effective(key.monthly_credits, plan.monthly_credits)
-        db.run(cur, RESERVE, [key.pk, month, credits])
-        key_ok = cur.fetchone() is not None
-        plan_ok = False
-        if key_ok:
-            db.run(cur, RESERVE, [PLAN_REF, month, plan.monthly_credits])
-            plan_ok = cur.fetchone() is not None
-            if not plan_ok:
-                # Still inside the transaction that holds the key's row: nobody saw it.
-                db.run(cur, RELEASE_ONE, [key.pk, month])
-    if key_ok and plan_ok:
-        return Admission(None, minute, credit=True)
-    if plan.overage:
-        return Admission(None, minute, overage=True)
-    return Admission(Outcome.CREDITS_EXHAUSTED, minute)
+        credit = _reserve(cur, key, plan, now)
+        if not credit and not plan.overage:
+            return Admission(Outcome.CREDITS_EXHAUSTED, minute)
+        db.run(cur, INSERT_CALL, _call_row(call, Outcome.IN_FLIGHT, credits=int(credit)))
+        call_id = cur.fetchone()[0]
+    return Admission(None, minute, credit=credit, overage=not credit, call_id=call_id)
+
+
+def _reserve(cur, key: KeyLimits, plan: PlanLimits, now: datetime) -> bool:
+    """Reserve a credit of the key and of the plan; False (and nothing held) if either is out."""
+    month = db.date_param(windows.month_start(now))
+    db.run(cur, RESERVE, [key.pk, month, effective(key.monthly_credits, plan.monthly_credits)])
+    if cur.fetchone() is None:
+        return False
+    db.run(cur, RESERVE, [PLAN_REF, month, plan.monthly_credits])
+    if cur.fetchone() is None:
+        # Still inside the transaction that holds the key's row: nobody saw it.
+        db.run(cur, RELEASE_ONE, [key.pk, month])
+        return False
+    return True
+
+
+def _call_row(call: "CallRecord", outcome: str, *, credits: int, overage: bool = False):
+    return [
+        db.datetime_param(call.at),
+        call.key_id,
+        call.method[:10],
+        call.path[:300],
+        call.query[:1000],
+        call.status,
+        outcome,
+        credits,
+        overage,
+        call.latency_ms,
+        call.bytes,
+    ]
 
 
 @dataclass(slots=True)
@@ -109,7 +142,11 @@ class CallRecord:
 
 
 def record(call: CallRecord, admission: Admission | None = None) -> int:
-    """Write the call's row and move its counters, in one transaction. Returns the row id."""
+    """Write (or complete) the call's row and move its counters, in one transaction.
+
+    Returns the row id. A row that ``settle`` closed as abandoned meanwhile stays so: its
+    credit was kept, and nothing more is counted.
+    """
     success = 200 <= call.status < 300
     credit = bool(admission and admission.credit)
     charged = 1 if credit and success else 0
@@ -117,7 +154,17 @@ def record(call: CallRecord, admission: Admission | None = None) -> int:
     key_ref = NO_KEY_REF if call.key_id is None else call.key_id
     at = db.datetime_param(call.at)
     hour = db.datetime_param(windows.hour_start(call.at))
+    call_id = admission.call_id if admission else None
     with db.write() as cur:
+        if call_id is None:
+            row = _call_row(call, call.outcome, credits=charged, overage=overage)
+            db.run(cur, INSERT_CALL, row)
+            call_id = cur.fetchone()[0]
+        else:
+            completion = [call.status, call.outcome, charged, overage, call.latency_ms]
+            db.run(cur, COMPLETE_CALL, [*completion, call.bytes, call_id])
+            if cur.fetchone() is None:
+                return call_id  # settled as abandoned while it was in flight
         if credit and not success:
             month = db.date_param(windows.month_start(call.at))
             db.run(cur, RELEASE, [call.key_id, PLAN_REF, month])
@@ -131,24 +178,6 @@ def record(call: CallRecord, admission: Admission | None = None) -> int:
             ADD_HOUR,
             [key_ref, hour, endpoint, call.outcome, charged, int(overage), call.bytes],
         )
-        db.run(
-            cur,
-            INSERT_CALL,
-            [
-                at,
-                call.key_id,
-                call.method[:10],
-                call.path[:300],
-                call.query[:1000],
-                call.status,
-                call.outcome,
-                charged,
-                overage,
-                call.latency_ms,
-                call.bytes,
-            ],
-        )
-        call_id = cur.fetchone()[0]
         if call.key_id is not None:
             stale = db.datetime_param(call.at - TOUCH_EVERY)
             db.run(cur, TOUCH_KEY, [at, call.key_id, stale])

@@ -11,6 +11,7 @@ from django.http import HttpResponse, StreamingHttpResponse
 from urllib3.exceptions import HTTPError, ReadTimeoutError
 
 from usage.metering import ledger, windows
+from usage.metering.completions import record_or_defer
 from usage.models import Outcome
 from usage.proxy import upstream
 from usage.proxy.refusals import refuse
@@ -41,7 +42,8 @@ def forward(request, call: ledger.CallRecord, admission, upstream_path: str):
     call.status = answer.status
     call.outcome = Outcome.OK if 200 <= answer.status < 300 else Outcome.UPSTREAM_ERROR
     call.bytes = size
-    call_id = ledger.record(call, admission)
+    # The upstream has answered: the client gets its answer even if the database fails now.
+    call_id = record_or_defer(call, admission)
     headers = upstream.response_headers(answer)
     if finished:
         answer.release_conn()  # read to the end: the connection goes back to the pool
@@ -90,10 +92,13 @@ def _stream_rest(answer, head, call, call_id):
         logger.warning("proxy: upstream body broke off after %s bytes", call.bytes + extra)
     finally:
         answer.release_conn()
-        try:
-            ledger.add_bytes(call_id=call_id, call=call, extra=extra)
-        except DatabaseError:
-            logger.exception("proxy: could not add streamed bytes to call %s", call_id)
+        # call_id None: the completion waits for the database (completions.py) and will
+        # count the first MiB only, in the row and its counter alike.
+        if call_id is not None:
+            try:
+                ledger.add_bytes(call_id=call_id, call=call, extra=extra)
+            except DatabaseError:
+                logger.warning("proxy: could not add streamed bytes to call %s", call_id)
 
 
 def without_body(response) -> None:

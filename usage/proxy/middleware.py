@@ -44,6 +44,7 @@ class ProxyMiddleware:
 
     def __init__(self, get_response):
         self.get_response = get_response
+        self.database_down = False
 
     def __call__(self, request):
         path_info = request.path_info
@@ -51,8 +52,12 @@ class ProxyMiddleware:
             return self.get_response(request)
         try:
             response = proxy(request, path_info[len(PREFIX) :])
-        except DatabaseError:
-            logger.exception("proxy: database error")
+            self.database_down = False
+        except DatabaseError as exc:
+            # Once per outage, not once per call: a flood of tracebacks fills the disk.
+            if not self.database_down:
+                logger.error("proxy: database unavailable, answering 503: %s", exc)
+            self.database_down = True
             response = error_response(*DATABASE_UNAVAILABLE)
         except Exception:
             # A bug, not a client's fault: still CoinGecko's shape, never an HTML page.
@@ -98,7 +103,7 @@ def proxy(request, path: str):
 
     endpoint = path.rstrip("/")
     is_local = endpoint in local.ENDPOINTS
-    admission = ledger.admit(key=key, plan=plan, now=now, charge=not is_local)
+    admission = ledger.admit(key=key, plan=plan, now=now, call=None if is_local else call)
     if admission.outcome is not None:
         return refuse(call, admission.outcome, admission)
     if is_local:
