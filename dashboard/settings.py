@@ -105,6 +105,10 @@ SETTLE_MARGIN = env_float("SETTLE_MARGIN", 30.0, minimum=0.5, maximum=3600)
 # Set: the per-minute limiter keeps its windows in Redis instead of the database.
 REDIS_URL = env_url("REDIS_URL", "", schemes=("redis", "rediss", "unix"))
 REDIS_PREFIX = env_str("REDIS_PREFIX", "tollgate") or "tollgate"
+# Seconds to connect to or hear from Redis before it counts as away, and seconds before a
+# worker that found it away tries it again (meanwhile the database counts the windows).
+REDIS_TIMEOUT = env_float("REDIS_TIMEOUT", 0.25, minimum=0.01, maximum=10)
+REDIS_RETRY_INTERVAL = env_float("REDIS_RETRY_INTERVAL", 10.0, minimum=0.1, maximum=3600)
 
 # Alert emails. With no EMAIL_HOST they go to the console log (the sender's output).
 EMAIL_HOST = env_str("EMAIL_HOST")

@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET
 
 from keys.selectors import keys_visible_to
 from usage.metering import windows
-from usage.metering.limiters import calls_this_minute
+from usage.metering.limiters import calls_this_minute, redis_away
 from usage.models import PLAN_REF, Plan
 from usage.reports.charts import day_bars
 from usage.reports.export import csv_response, export_filename, stream_csv
@@ -46,6 +46,8 @@ def _live_context(request, keys, now) -> dict:
         "plan_calls": counts[PLAN_REF],
         "keys": [(key, counts[key.pk]) for key in keys],
         "at": now,
+        # Read after the counts: reading them is what may find Redis gone.
+        "redis_away": redis_away(),
     }
 
 

@@ -25,10 +25,19 @@ return {1, k, p}
 """
     in_transaction = False
 
-    def __init__(self, url: str, prefix: str = "tollgate"):
+    def __init__(self, url: str, prefix: str = "tollgate", timeout: float = 0.25):
         import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
 
-        self.client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        # Short timeouts and one try: a Redis that is away should cost a call little, and
+        # the fallback limiter (fallback.py) answers from the database instead.
+        self.client = redis.Redis.from_url(
+            url,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            retry=Retry(NoBackoff(), 0),
+        )
         self.script = self.client.register_script(self.SCRIPT)
         self.prefix = prefix
 
