@@ -1,6 +1,7 @@
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.template.response import TemplateResponse
 from django.utils.cache import add_never_cache_headers
 
@@ -53,8 +54,20 @@ class ApiKeyAdminForm(forms.ModelForm):
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
     form = ApiKeyAdminForm
-    list_display = ["label", "masked", "owner", "created_at", "last_used_at", "status"]
-    list_filter = [("owner", admin.RelatedOnlyFieldListFilter), StatusFilter]
+    list_display = [
+        "label",
+        "masked",
+        "owner",
+        "owner_active",
+        "created_at",
+        "last_used_at",
+        "status",
+    ]
+    list_filter = [
+        ("owner", admin.RelatedOnlyFieldListFilter),
+        StatusFilter,
+        ("owner__is_active", admin.BooleanFieldListFilter),
+    ]
     search_fields = ["label", "prefix", "owner__username"]
     list_select_related = ["owner"]
     readonly_fields = ["masked", "created_at", "last_used_at", "deleted_at"]
@@ -81,6 +94,11 @@ class ApiKeyAdmin(admin.ModelAdmin):
             return [*self.readonly_fields, *extra]
         return []
 
+    # A deactivated owner's keys are refused by the proxy (401): say so beside the key.
+    @admin.display(description="owner active", boolean=True, ordering="owner__is_active")
+    def owner_active(self, obj):
+        return obj.owner.is_active
+
     def get_actions(self, request):
         actions = super().get_actions(request)
         # Django's own action would erase rows and the usage history with them.
@@ -100,13 +118,16 @@ class ApiKeyAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         data = form.cleaned_data
         if change:
-            services.key_update(
-                key=obj,
-                label=data["label"],
-                rate_limit=data["rate_limit"],
-                monthly_credits=data["monthly_credits"],
-            )
+            with transaction.atomic():
+                services.key_rename(key=obj, label=data["label"])
+                services.key_set_limits(
+                    key=obj,
+                    by=request.user,
+                    rate_limit=data["rate_limit"],
+                    monthly_credits=data["monthly_credits"],
+                )
             return
+        # Only staff reach the admin, so the limits may go in with the new key.
         key, raw_key = services.key_create(
             owner=data["owner"],
             label=data["label"],

@@ -12,7 +12,13 @@ class KeyCreateForm(forms.Form):
 
 
 class KeyEditForm(forms.Form):
+    """A member's edit: the label only. Limits are staff's (keys.services.key_set_limits),
+    so a member's form has no limit fields and ignores any that are posted."""
+
     label = forms.CharField(max_length=100, widget=forms.TextInput(attrs={"autocomplete": "off"}))
+
+
+class StaffKeyEditForm(KeyEditForm):
     rate_limit = forms.IntegerField(
         label="Requests per minute",
         required=False,

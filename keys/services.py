@@ -1,8 +1,14 @@
-"""Writes to API keys. Views, the admin and commands all go through these."""
+"""Writes to API keys. Views, the admin and commands all go through these.
+
+A key's own limits are the team's budget, not its owner's: only staff set them
+(``key_set_limits``). Members rename their keys (``key_rename``). ``key_create`` and
+``key_update`` take limits without asking who acts: they serve the operator's tools
+(``createapikey``, tests, the demo), never a member's request.
+"""
 
 import unicodedata
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -61,6 +67,36 @@ def key_create(
     return key, raw
 
 
+def _check_active(key: ApiKey) -> None:
+    if not key.is_active:
+        raise ValidationError("A deleted key cannot be changed.")
+
+
+def key_rename(*, key: ApiKey, label: str) -> ApiKey:
+    """Change a key's label; its limits stay as staff set them."""
+    _check_active(key)
+    key.label = label_clean(label)
+    _save_checked(key, update_fields=["label"])
+    return key
+
+
+def key_set_limits(
+    *, key: ApiKey, by, rate_limit: int | None, monthly_credits: int | None
+) -> ApiKey:
+    """Set a key's own limits (None means the plan's). Only staff (``by``) may.
+
+    Checked here and not only in the forms: a member who posts the fields by hand, or any
+    future view that forgets, still cannot lift or clear a limit staff set.
+    """
+    if not by.is_staff:
+        raise PermissionDenied("Only staff set a key's limits.")
+    _check_active(key)
+    key.rate_limit = rate_limit
+    key.monthly_credits = monthly_credits
+    _save_checked(key, update_fields=["rate_limit", "monthly_credits"])
+    return key
+
+
 def key_update(
     *,
     key: ApiKey,
@@ -68,9 +104,9 @@ def key_update(
     rate_limit: int | None,
     monthly_credits: int | None,
 ) -> ApiKey:
-    """Change a key's label and its own limits (None means the plan's)."""
-    if not key.is_active:
-        raise ValidationError("A deleted key cannot be changed.")
+    """Change a key's label and its own limits (None means the plan's), for the operator's
+    tools; a request goes through ``key_rename`` and ``key_set_limits``."""
+    _check_active(key)
     key.label = label_clean(label)
     key.rate_limit = rate_limit
     key.monthly_credits = monthly_credits

@@ -7,12 +7,13 @@ fragment that goes into the page's panel with the refreshed key table swapped ou
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.shortcuts import redirect, render
 from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_GET, require_http_methods
 
 from keys import selectors, services
-from keys.forms import KeyCreateForm, KeyEditForm
+from keys.forms import KeyCreateForm, KeyEditForm, StaffKeyEditForm
 
 
 def _render_panel(request, fragment: str, context: dict, *, refresh_table: bool = False):
@@ -66,15 +67,27 @@ def key_create(request):
 @require_http_methods(["GET", "POST"])
 def key_edit(request, pk: int):
     key = selectors.key_get_for_user(user=request.user, pk=pk)
+    # Members edit the label only; staff also set the key's limits.
+    form_class = StaffKeyEditForm if request.user.is_staff else KeyEditForm
     initial = {
         "label": key.label,
         "rate_limit": key.rate_limit,
         "monthly_credits": key.monthly_credits,
     }
-    form = KeyEditForm(request.POST or None, initial=initial)
+    form = form_class(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
         try:
-            services.key_update(key=key, **form.cleaned_data)
+            # One change: a refused label leaves the limits as they were.
+            with transaction.atomic():
+                services.key_rename(key=key, label=data["label"])
+                if "rate_limit" in data:
+                    services.key_set_limits(
+                        key=key,
+                        by=request.user,
+                        rate_limit=data["rate_limit"],
+                        monthly_credits=data["monthly_credits"],
+                    )
         except ValidationError as exc:
             form.add_error(None, exc)
         else:

@@ -38,6 +38,8 @@ def manage(*args, tmp_path, **env):
         ("UPSTREAM_TIMEOUT", "soon"),
         ("UPSTREAM_KEY_HEADER", "x cg key"),
         ("REDIS_URL", "localhost:6379"),
+        ("LOGIN_FAILURE_LIMIT", "five"),
+        ("LOGIN_COOLOFF_MINUTES", "0"),
     ],
 )
 def test_a_bad_value_stops_the_start_with_one_line_naming_it(tmp_path, name, value):

@@ -121,3 +121,28 @@ def test_adding_without_an_owner_is_a_form_error(staff_client):
     assert response.status_code == 200
     assert "This field is required." in response.content.decode()
     assert not ApiKey.objects.exists()
+
+
+def test_the_changelist_says_when_a_keys_owner_is_deactivated(staff_client, owner, owner_key):
+    key, _ = owner_key
+    body = staff_client.get(CHANGELIST).content.decode()
+    assert "owner active" in body.lower() and 'alt="True"' in body and 'alt="False"' not in body
+    owner.is_active = False
+    owner.save(update_fields=["is_active"])
+    body = staff_client.get(CHANGELIST).content.decode()
+    assert 'alt="False"' in body and 'alt="True"' not in body
+    deactivated = staff_client.get(CHANGELIST, {"owner__is_active__exact": "0"}).content.decode()
+    assert key.prefix in deactivated
+    active = staff_client.get(CHANGELIST, {"owner__is_active__exact": "1"}).content.decode()
+    assert key.prefix not in active
+
+
+def test_editing_in_the_admin_clears_limits_staff_set(staff_client, owner):
+    key, _ = key_create(owner=owner, label="bot", rate_limit=30, monthly_credits=1000)
+    response = staff_client.post(
+        reverse("admin:keys_apikey_change", args=[key.pk]),
+        {"label": "bot", "rate_limit": "", "monthly_credits": ""},
+    )
+    assert response.status_code == 302
+    key.refresh_from_db()
+    assert (key.rate_limit, key.monthly_credits) == (None, None)

@@ -1,11 +1,18 @@
 import pytest
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection
 
 from keys import crypto
 from keys.models import ApiKey
 from keys.selectors import keys_visible_to
-from keys.services import key_create, key_delete, key_update, keys_delete
+from keys.services import (
+    key_create,
+    key_delete,
+    key_rename,
+    key_set_limits,
+    key_update,
+    keys_delete,
+)
 from tests.support import authenticated
 
 
@@ -135,6 +142,37 @@ class TestUpdate:
         key_delete(key=key)
         with pytest.raises(ValidationError):
             key_update(key=key, label="back", rate_limit=None, monthly_credits=None)
+
+
+@pytest.mark.django_db
+class TestLimitsAreStaffs:
+    def test_staff_set_a_members_limits(self, owner_key, staff):
+        key, _ = owner_key
+        key_set_limits(key=key, by=staff, rate_limit=30, monthly_credits=1000)
+        key.refresh_from_db()
+        assert (key.rate_limit, key.monthly_credits) == (30, 1000)
+
+    @pytest.mark.parametrize("who", ["owner", "teammate"])
+    def test_a_member_cannot_set_or_clear_limits(self, request, owner, who):
+        key, _ = key_create(owner=owner, label="bot", rate_limit=30, monthly_credits=1000)
+        member = request.getfixturevalue(who)
+        for limits in [(None, None), (100_000, 2_000_000_000)]:
+            with pytest.raises(PermissionDenied):
+                key_set_limits(key=key, by=member, rate_limit=limits[0], monthly_credits=limits[1])
+        key.refresh_from_db()
+        assert (key.rate_limit, key.monthly_credits) == (30, 1000)
+
+    def test_renaming_keeps_the_limits(self, owner):
+        key, _ = key_create(owner=owner, label="bot", rate_limit=30, monthly_credits=1000)
+        key_rename(key=key, label="renamed")
+        key.refresh_from_db()
+        assert (key.label, key.rate_limit, key.monthly_credits) == ("renamed", 30, 1000)
+
+    def test_a_deleted_keys_limits_cannot_be_changed(self, owner_key, staff):
+        key, _ = owner_key
+        key_delete(key=key)
+        with pytest.raises(ValidationError):
+            key_set_limits(key=key, by=staff, rate_limit=5, monthly_credits=None)
 
 
 @pytest.mark.django_db

@@ -3,7 +3,7 @@ from django.test import Client
 from django.urls import reverse
 
 from keys.models import ApiKey
-from keys.services import key_create
+from keys.services import key_create, key_update
 from tests.support import authenticated
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -92,16 +92,14 @@ class TestCreate:
 
 
 class TestEdit:
-    def test_the_owner_changes_label_and_limits(self, owner_client, owner_key):
+    def test_the_owner_renames_their_key(self, owner_client, owner_key):
         key, _ = owner_key
         url = reverse("keys:edit", args=[key.pk])
         assert 'value="pricing bot"' in owner_client.get(url).content.decode()
-        response = owner_client.post(
-            url, {"label": "renamed", "rate_limit": "30", "monthly_credits": ""}
-        )
+        response = owner_client.post(url, {"label": "renamed"})
         assert response.status_code == 302 and response["Location"] == reverse("keys:list")
         key.refresh_from_db()
-        assert (key.label, key.rate_limit, key.monthly_credits) == ("renamed", 30, None)
+        assert key.label == "renamed"
         assert "Saved “renamed”." in owner_client.get(reverse("keys:list")).content.decode()
 
     def test_htmx_gets_the_message_and_a_fresh_table(self, owner_client, owner_key):
@@ -125,10 +123,10 @@ class TestEdit:
         ],
     )
     def test_bad_values_get_an_inline_error_and_change_nothing(
-        self, owner_client, owner_key, data, error
+        self, staff_client, owner_key, data, error
     ):
         key, _ = owner_key
-        response = owner_client.post(reverse("keys:edit", args=[key.pk]), data)
+        response = staff_client.post(reverse("keys:edit", args=[key.pk]), data)
         assert response.status_code == 200
         assert error in response.content.decode()
         key.refresh_from_db()
@@ -139,6 +137,73 @@ class TestEdit:
         staff_client.post(reverse("keys:edit", args=[key.pk]), {"label": "by staff"})
         key.refresh_from_db()
         assert key.label == "by staff"
+
+
+class TestLimits:
+    """A key's limits are the team's budget: staff set them, members only see them."""
+
+    @pytest.fixture
+    def limited_key(self, owner_key):
+        key, _ = owner_key
+        key_update(key=key, label=key.label, rate_limit=30, monthly_credits=1000)
+        return key
+
+    def test_staff_set_and_clear_a_members_limits(self, staff_client, owner_key):
+        key, _ = owner_key
+        url = reverse("keys:edit", args=[key.pk])
+        assert 'name="rate_limit"' in staff_client.get(url).content.decode()
+        staff_client.post(url, {"label": "bot", "rate_limit": "30", "monthly_credits": ""})
+        key.refresh_from_db()
+        assert (key.label, key.rate_limit, key.monthly_credits) == ("bot", 30, None)
+        staff_client.post(url, {"label": "bot", "rate_limit": "", "monthly_credits": ""})
+        key.refresh_from_db()
+        assert (key.rate_limit, key.monthly_credits) == (None, None)
+
+    def test_a_member_sees_the_limits_read_only(self, owner_client, limited_key):
+        body = owner_client.get(reverse("keys:edit", args=[limited_key.pk])).content.decode()
+        assert 'name="rate_limit"' not in body and 'name="monthly_credits"' not in body
+        assert ">30</dd>" in body and ">1,000</dd>" in body
+        assert "Only staff set a key's limits." in body
+
+    @pytest.mark.parametrize(
+        "posted",
+        [
+            {"rate_limit": "", "monthly_credits": ""},  # blank: would fall back to the plan's
+            {"rate_limit": "100000", "monthly_credits": "2000000000"},
+        ],
+    )
+    def test_a_member_posting_limits_by_hand_changes_only_the_label(
+        self, owner_client, limited_key, posted
+    ):
+        url = reverse("keys:edit", args=[limited_key.pk])
+        response = owner_client.post(url, {"label": "renamed", **posted})
+        assert response.status_code == 302
+        limited_key.refresh_from_db()
+        assert limited_key.label == "renamed"
+        assert (limited_key.rate_limit, limited_key.monthly_credits) == (30, 1000)
+
+    def test_a_refused_label_leaves_the_limits_as_they_were(self, staff_client, owner, owner_key):
+        key, _ = owner_key
+        key_create(owner=owner, label="taken")
+        staff_client.post(
+            reverse("keys:edit", args=[key.pk]),
+            {"label": "Taken", "rate_limit": "5", "monthly_credits": "5"},
+        )
+        key.refresh_from_db()
+        assert (key.label, key.rate_limit, key.monthly_credits) == ("pricing bot", None, None)
+
+
+class TestOwnerDeactivated:
+    def test_staff_see_that_the_owner_is_deactivated(self, staff_client, owner, owner_key):
+        key, _ = owner_key
+        url = reverse("keys:list")
+        assert 'data-testid="owner-deactivated"' not in staff_client.get(url).content.decode()
+        owner.is_active = False
+        owner.save(update_fields=["is_active"])
+        body = staff_client.get(url).content.decode()
+        row = body[body.index(f'data-key-id="{key.pk}"') :]
+        row = row[: row.index("</tr>")]
+        assert "owner deactivated" in row and ">Active<" not in row
 
 
 class TestDelete:
