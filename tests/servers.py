@@ -25,9 +25,7 @@ ON_POSTGRES = DATABASE_URL.startswith(("postgres://", "postgresql://"))
 class TollgateServer:
     """A Tollgate under gunicorn on a database of its own, plus a key to hammer it with."""
 
-    def __init__(
-        self, backend: str, redis_url: str, tmp_path: Path, upstream_url: str, **env: str
-    ):
+    def __init__(self, backend: str, redis_url: str, tmp_path: Path, upstream_url: str, **env: str):
         self.tmp_path = tmp_path
         self.port = free_port()
         self.database = None
@@ -154,5 +152,3 @@ def call(port: int, path: str, raw_key: str | None, via: str = "header") -> int:
         return response.status
     finally:
         conn.close()
-
-

@@ -1,12 +1,25 @@
+from datetime import UTC, datetime
+
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
 from keys.models import ApiKey
-from usage.models import Alert, AlertDelivery, Call, HourUsage, MonthUsage, Plan, PlanChange
+from usage.metering import windows
+from usage.models import (
+    Alert,
+    AlertDelivery,
+    Call,
+    HourUsage,
+    KeylessCalls,
+    MonthUsage,
+    Plan,
+    PlanChange,
+)
 from usage.plan import services
 from usage.reports import export
+from usage.reports.selectors import keyless_this_month
 
 
 @admin.register(Plan)
@@ -87,6 +100,32 @@ class CallAdmin(ReadOnlyAdmin):
             export.calls_csv(queryset, names=names),
             filename=f"tollgate-calls-{stamp}.csv",
         )
+
+
+@admin.register(KeylessCalls)
+class KeylessCallsAdmin(ReadOnlyAdmin):
+    """Calls refused without a valid key, per minute, address and outcome (a flood without
+    a key costs a row per address per minute, not per call)."""
+
+    list_display = ["minute_start", "address", "outcome", "calls", "bytes"]
+    list_filter = ["outcome"]
+    search_fields = ["address"]
+    ordering = ["-minute", "address"]
+    show_full_result_count = False
+
+    @admin.display(description="minute (UTC)", ordering="minute")
+    def minute_start(self, obj) -> str:
+        return datetime.fromtimestamp(obj.minute * 60, UTC).strftime("%Y-%m-%d %H:%M")
+
+    def changelist_view(self, request, extra_context=None):
+        summary = keyless_this_month(windows.utc_now())
+        self.message_user(
+            request,
+            f"Refused without a valid key: {summary.calls} calls from "
+            f"{summary.addresses} addresses this month.",
+            messages.INFO,
+        )
+        return super().changelist_view(request, extra_context)
 
 
 @admin.register(HourUsage)

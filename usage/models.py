@@ -152,7 +152,11 @@ BUCKETS = {
 
 
 class Call(models.Model):
-    """One request under /api/v3/: forwarded, answered locally, or refused."""
+    """One request under /api/v3/ with a valid key: forwarded, answered locally, or refused.
+
+    Requests without a valid key are counted in KeylessCalls instead (older rows with no
+    key may still be here).
+    """
 
     at = models.DateTimeField(db_index=True)
     key = models.ForeignKey(
@@ -179,6 +183,30 @@ class Call(models.Model):
 
     def __str__(self) -> str:
         return f"{self.method} {self.path} → {self.status}"
+
+
+class KeylessCalls(models.Model):
+    """Calls without a valid key (missing, unknown, deleted) per UTC minute, client address
+    and outcome: a flood without a key costs one row per address per minute, not one per
+    call. Their hour counters (key_ref NO_KEY_REF) move as for any call."""
+
+    minute = models.BigIntegerField(help_text="Minutes since the Unix epoch (UTC).")
+    address = models.CharField("client address", max_length=45, blank=True)
+    outcome = models.CharField(max_length=24, choices=Outcome.choices)
+    calls = models.PositiveIntegerField(default=0)
+    bytes = models.PositiveBigIntegerField("response bytes", default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["minute", "address", "outcome"], name="keylesscalls_unique"
+            )
+        ]
+        verbose_name = "calls without a valid key"
+        verbose_name_plural = "calls without a valid key"
+
+    def __str__(self) -> str:
+        return f"minute {self.minute} {self.address or '?'} {self.outcome}: {self.calls}"
 
 
 class HourUsage(models.Model):

@@ -1,11 +1,13 @@
 """Fixtures for the proxy: a simulated upstream, a fresh limiter, a key to call with."""
 
+import time
 import uuid
 
 import pytest
 
 from devtools.simulator import SimulatedUpstream
 from tests.support import TEAM_KEY
+from usage.metering import completions
 from usage.metering.limiters import get_limiter
 from usage.models import Plan
 
@@ -33,6 +35,16 @@ def _fresh_limiter(settings):
     get_limiter.cache_clear()
     yield
     get_limiter.cache_clear()
+
+
+@pytest.fixture(autouse=True)
+def _no_completion_left_behind():
+    """A completion deferred by one test (the database failing) must not be written into
+    the next one's database: wait for the background writer to finish."""
+    yield
+    deadline = time.monotonic() + 10
+    while completions.pending() and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 @pytest.fixture

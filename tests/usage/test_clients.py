@@ -27,7 +27,7 @@ from pycoingecko import CoinGeckoAPI
 from keys.services import key_create, key_update
 from tests.support import TEAM_KEY
 from usage.metering import windows
-from usage.models import Call, Outcome
+from usage.models import Call, KeylessCalls, Outcome
 
 PING = {"gecko_says": "(V3) To the Moon!"}
 BTC_USD = 67187.3358936566  # the simulator's /simple/price body
@@ -111,6 +111,11 @@ def log_rows():
         (c.key_id, c.method, c.path, sorted(parse_qsl(c.query)), c.status, c.outcome, c.credits)
         for c in Call.objects.order_by("id")
     ]
+
+
+def keyless_rows():
+    """Calls without a valid key: counted per minute, address and outcome."""
+    return [(row.outcome, row.calls) for row in KeylessCalls.objects.order_by("id")]
 
 
 def assert_raw_key_not_logged(raw):
@@ -221,8 +226,8 @@ def test_sdk_unknown_key_raises_authentication_error(sdk, tollgate, upstream):
     assert caught.value.status_code == 401
     assert caught.value.body["status"]["error_code"] == 10001
     assert upstream.requests == []
-    # 401 is not retried: one attempt, one row, no key, no credit.
-    assert log_rows() == [(None, "GET", "/simple/price", PRICE_QUERY, 401, "invalid_key", 0)]
+    # 401 is not retried: one attempt, counted without a key, no credit.
+    assert log_rows() == [] and keyless_rows() == [("invalid_key", 1)]
     assert_raw_key_not_logged(UNKNOWN_KEY)
 
 
@@ -357,7 +362,7 @@ def test_pycoingecko_unknown_key_raises_value_error_with_coingeckos_shape(gecko,
     assert set(body["status"]) == {"timestamp", "error_code", "error_message"}
     assert body["status"]["error_code"] == 10001
     assert upstream.requests == []
-    assert log_rows() == [(None, "GET", "/simple/price", PRICE_QUERY, 401, "invalid_key", 0)]
+    assert log_rows() == [] and keyless_rows() == [("invalid_key", 1)]
     assert_raw_key_not_logged(UNKNOWN_KEY)
 
 
@@ -369,7 +374,7 @@ def test_pycoingecko_without_a_key_raises_value_error_key_missing(gecko, upstrea
 
     assert caught.value.args[0]["status"]["error_code"] == 10002
     assert upstream.requests == []
-    assert log_rows() == [(None, "GET", "/ping", [], 401, "missing_key", 0)]
+    assert log_rows() == [] and keyless_rows() == [("missing_key", 1)]
 
 
 def test_pycoingecko_over_the_rate_limit_raises_value_error_429(gecko, client_key, upstream):

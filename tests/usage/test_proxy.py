@@ -6,7 +6,7 @@ import pytest
 
 from keys.services import key_create, key_delete
 from tests.support import TEAM_KEY
-from usage.models import NO_KEY_REF, PLAN_REF, Call, HourUsage, MonthUsage
+from usage.models import NO_KEY_REF, PLAN_REF, Call, HourUsage, KeylessCalls, MonthUsage
 
 pytestmark = pytest.mark.django_db
 
@@ -29,20 +29,21 @@ class TestAuthentication:
         response = client.get(f"/api/v3{PRICE}", {"ids": "bitcoin", param: api.raw})
         assert response.status_code == 200
 
-    def test_a_missing_key_is_401_10002_and_is_logged_without_a_key(self, api, upstream):
-        response = api.get(PRICE, via="none", ids="bitcoin")
+    def test_a_missing_key_is_401_10002_and_is_counted_without_a_key(self, client, upstream):
+        response = client.get(f"/api/v3{PRICE}", {"ids": "bitcoin"}, REMOTE_ADDR="192.0.2.7")
         assert error(response) == (401, 10002)
         assert response["Content-Type"] == "application/json"
         assert upstream.requests == []
-        row = Call.objects.get()
-        assert (row.key, row.outcome, row.status, row.credits) == (None, "missing_key", 401, 0)
+        assert not Call.objects.exists()
+        row = KeylessCalls.objects.get()
+        assert (row.address, row.outcome, row.calls) == ("192.0.2.7", "missing_key", 1)
 
     @pytest.mark.parametrize("raw_key", ["tg_" + "x" * 40, "nonsense", "CG-realcoingeckokey"])
     def test_an_unknown_key_is_401(self, api, upstream, raw_key):
         response = api.get(PRICE, raw_key=raw_key)
         assert error(response) == (401, 10001)
         assert upstream.requests == []
-        assert Call.objects.get().outcome == "invalid_key"
+        assert KeylessCalls.objects.get().outcome == "invalid_key"
 
     def test_a_deleted_key_is_refused(self, api, upstream):
         key_delete(key=api.key)
@@ -260,3 +261,34 @@ class TestUsageLog:
         api.get(PRICE)
         api.key.refresh_from_db()
         assert api.key.last_used_at == clock.now
+
+
+class TestKeylessCalls:
+    def test_a_flood_without_a_key_costs_a_row_per_address_and_minute(self, client, clock):
+        for address in ("192.0.2.1", "192.0.2.1", "192.0.2.1", "198.51.100.9"):
+            client.get(f"/api/v3{PRICE}", REMOTE_ADDR=address)
+        client.get(f"/api/v3{PRICE}", REMOTE_ADDR="192.0.2.1", HTTP_X_CG_PRO_API_KEY="wrong")
+        rows = KeylessCalls.objects.order_by("address", "outcome")
+        assert [(r.address, r.outcome, r.calls) for r in rows] == [
+            ("192.0.2.1", "invalid_key", 1),
+            ("192.0.2.1", "missing_key", 3),
+            ("198.51.100.9", "missing_key", 1),
+        ]
+        clock.advance(minutes=1)
+        client.get(f"/api/v3{PRICE}", REMOTE_ADDR="192.0.2.1")
+        assert KeylessCalls.objects.count() == 4  # a new minute, a new row
+        assert not Call.objects.exists()
+
+    def test_the_report_and_the_admin_say_how_many_and_from_where(
+        self, client, staff_client, clock
+    ):
+        for address in ("192.0.2.1", "192.0.2.1", "198.51.100.9"):
+            client.get(f"/api/v3{PRICE}", REMOTE_ADDR=address)
+        report = staff_client.get("/usage/").content.decode()
+        assert (
+            "Refused without a valid key (missing, unknown or deleted): 3 calls from 2 addresses"
+            in report
+        )
+        admin = staff_client.get("/admin/usage/keylesscalls/", follow=True).content.decode()
+        assert "Refused without a valid key: 3 calls from 2 addresses this month." in admin
+        assert "198.51.100.9" in admin

@@ -6,18 +6,31 @@ waits for the disk. Instead a ``Checkpointer`` thread checkpoints on a
 connection of its own, and the writers' connections never do: in a server worker
 (``start``, from gunicorn's post_worker_init) and while ``seedusage`` bulk-writes.
 Everything else (commands, tests) keeps SQLite's default.
+
+A PASSIVE checkpoint never blocks anyone, but it never shrinks the log either, and under
+a steady stream of writes the log was never reset: it grew by hundreds of megabytes a
+minute. So when the log passes WAL_LIMIT, or has been copied whole and is merely large,
+the checkpointer takes the proxy writers' turn (db.sqlite_writers_turn) and truncates it
+(TRUNCATE waits for readers, which are short). The log stays bounded under any load and
+shrinks back when the load stops.
 """
 
 import logging
+import os
 import sqlite3
 import threading
 
 from django.conf import settings
 from django.db.backends.signals import connection_created
 
+from usage.metering import db
+
 logger = logging.getLogger(__name__)
 _lock = threading.Lock()
 _started = None
+
+WAL_LIMIT = 16 * 1024 * 1024  # truncate past this, whatever the load
+WAL_IDLE_LIMIT = 1024 * 1024  # truncate past this once the log has been copied whole
 
 
 class Checkpointer:
@@ -27,6 +40,7 @@ class Checkpointer:
     def __init__(self, path: str, interval: float = 1.0):
         self.path = path
         self.interval = interval
+        self._failing = False
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="wal-checkpoint", daemon=True)
         self._thread.start()
@@ -42,9 +56,26 @@ class Checkpointer:
 
     def checkpoint(self, conn) -> None:
         try:
-            conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-        except sqlite3.Error:
-            logger.exception("checkpoint: WAL checkpoint failed; retrying in %s s", self.interval)
+            _busy, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            size = self._wal_size()
+            if size > WAL_LIMIT or (size > WAL_IDLE_LIMIT and frames == copied):
+                with db.sqlite_writers_turn():
+                    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error as exc:
+            # Once per episode (a full disk fails every second until it is freed).
+            if not self._failing:
+                logger.warning("checkpoint: WAL checkpoint failed (%s); retrying", exc)
+            self._failing = True
+        else:
+            if self._failing:
+                logger.warning("checkpoint: WAL checkpoints work again")
+            self._failing = False
+
+    def _wal_size(self) -> int:
+        try:
+            return os.path.getsize(self.path + "-wal")
+        except OSError:
+            return 0
 
     def stop(self) -> None:
         self._stopping.set()

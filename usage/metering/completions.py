@@ -19,7 +19,7 @@ from usage.metering import ledger
 
 logger = logging.getLogger(__name__)
 
-QUICK_RETRIES = (0.01, 0.05)  # a lock held a moment too long: retry in the request
+QUICK_RETRIES = (0.01, 0.05, 0.2)  # a lock held a moment too long: retry in the request
 BACKOFF_FIRST, BACKOFF_MAX = 0.5, 5.0
 
 _pending: deque = deque()

@@ -54,6 +54,12 @@ RELEASE = (
 RELEASE_ONE = (
     "UPDATE usage_monthusage SET credits_used = credits_used - 1 WHERE key_ref = %s AND month = %s"
 )
+# A call without a valid key: one row per minute, client address and outcome.
+ADD_KEYLESS = (
+    "INSERT INTO usage_keylesscalls (minute, address, outcome, calls, bytes) "
+    "VALUES (%s, %s, %s, 1, %s) ON CONFLICT (minute, address, outcome) DO UPDATE SET "
+    "calls = usage_keylesscalls.calls + 1, bytes = usage_keylesscalls.bytes + excluded.bytes"
+)
 ADD_BYTES_HOUR = (
     "UPDATE usage_hourusage SET bytes = bytes + %s "
     "WHERE key_ref = %s AND hour = %s AND endpoint = %s AND outcome = %s"

@@ -79,6 +79,12 @@ class _SQLiteWriters:
 _sqlite_writers = _SQLiteWriters()
 
 
+def sqlite_writers_turn() -> _SQLiteWriters:
+    """The proxy's writers' turn (a context manager): held, no proxy writer in any process
+    of this database writes (the WAL checkpointer truncates the log under it)."""
+    return _sqlite_writers
+
+
 def _connection():
     """This thread's connection to the default database (one proxy lookup), connected."""
     conn = connections[DEFAULT_DB_ALIAS]

@@ -17,6 +17,7 @@ from usage.metering.access import KeyLimits, PlanLimits, effective
 from usage.metering.counters import (
     ADD_BYTES_HOUR,
     ADD_HOUR,
+    ADD_KEYLESS,
     ADD_MONTH,
     RELEASE,
     RELEASE_ONE,
@@ -139,19 +140,25 @@ class CallRecord:
     outcome: str
     latency_ms: float | None = None
     bytes: int = 0
+    address: str = ""  # the client's, for calls without a valid key
 
 
-def record(call: CallRecord, admission: Admission | None = None) -> int:
+def record(call: CallRecord, admission: Admission | None = None) -> int | None:
     """Write (or complete) the call's row and move its counters, in one transaction.
 
     Returns the row id. A row that ``settle`` closed as abandoned meanwhile stays so: its
-    credit was kept, and nothing more is counted.
+    credit was kept, and nothing more is counted. A call without a valid key has no row of
+    its own (None): it is counted per minute and client address, so that a flood without
+    a key cannot fill the disk.
     """
+    if call.key_id is None:
+        _record_keyless(call)
+        return None
     success = 200 <= call.status < 300
     credit = bool(admission and admission.credit)
     charged = 1 if credit and success else 0
     overage = bool(admission and admission.overage and success)
-    key_ref = NO_KEY_REF if call.key_id is None else call.key_id
+    key_ref = call.key_id
     at = db.datetime_param(call.at)
     hour = db.datetime_param(windows.hour_start(call.at))
     call_id = admission.call_id if admission else None
@@ -184,12 +191,24 @@ def record(call: CallRecord, admission: Admission | None = None) -> int:
     return call_id
 
 
+def _record_keyless(call: CallRecord) -> None:
+    hour = db.datetime_param(windows.hour_start(call.at))
+    keyless = [windows.minute_index(call.at), call.address[:45], call.outcome, call.bytes]
+    with db.write() as cur:
+        db.run(cur, ADD_KEYLESS, keyless)
+        db.run(
+            cur,
+            ADD_HOUR,
+            [NO_KEY_REF, hour, endpoint_name(call.path), call.outcome, 0, 0, call.bytes],
+        )
+
+
 def add_bytes(*, call_id: int, call: CallRecord, extra: int) -> None:
     """Add the bytes of a body that streamed out after its row was committed."""
     if extra <= 0:
         return
     hour = db.datetime_param(windows.hour_start(call.at))
-    key_ref = NO_KEY_REF if call.key_id is None else call.key_id
+    key_ref = call.key_id
     with db.write() as cur:
         db.run(cur, ADD_BYTES_CALL, [extra, call_id])
         db.run(

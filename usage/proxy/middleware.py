@@ -81,6 +81,7 @@ def proxy(request, path: str):
         query=strip_key_params(meta.get("QUERY_STRING", ""), secret=raw_key),
         status=0,
         outcome="",
+        address=meta.get("REMOTE_ADDR") or "",
     )
     if not raw_key:
         return refuse(call, Outcome.MISSING_KEY)

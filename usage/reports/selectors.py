@@ -212,3 +212,31 @@ def keys_for_reports(user):
     active_first = F("deleted_at").asc(nulls_first=True)
     qs = ApiKey.objects.select_related("owner").order_by(active_first, "label", "id")
     return qs if user.is_staff else qs.filter(owner=user)
+
+
+KEYLESS_IN_MINUTES = (
+    "SELECT COALESCE(SUM(calls), 0), COUNT(DISTINCT address) FROM usage_keylesscalls "
+    "WHERE minute >= %s AND minute < %s"
+)
+
+
+@dataclass(frozen=True)
+class KeylessSummary:
+    calls: int
+    addresses: int
+
+
+def keyless_this_month(now: datetime) -> KeylessSummary:
+    """Calls refused without a valid key this UTC month, and from how many addresses.
+
+    Reads the per-minute, per-address counters (usage.KeylessCalls), never the call log.
+    """
+    first = windows.month_start(now)
+    after = (first + timedelta(days=32)).replace(day=1)
+    bounds = [windows.minute_index(_utc_midnight(day)) for day in (first, after)]
+    calls, addresses = db.fetch_one(KEYLESS_IN_MINUTES, bounds)
+    return KeylessSummary(int(calls), int(addresses))
+
+
+def _utc_midnight(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)

@@ -17,7 +17,13 @@ from usage.reports.charts import day_bars
 from usage.reports.export import csv_response, export_filename, stream_csv
 from usage.reports.forms import ExportForm, UsageFilterForm
 from usage.reports.periods import period_for_timeframe
-from usage.reports.selectors import month_report, team_refs, usage_breakdowns, usage_by_day
+from usage.reports.selectors import (
+    keyless_this_month,
+    month_report,
+    team_refs,
+    usage_breakdowns,
+    usage_by_day,
+)
 
 
 @login_required
@@ -36,6 +42,7 @@ def report(request):
         "month": month,
         "chart": day_bars(days),
         "live": _live_context(request, keys, now),
+        "keyless": keyless_this_month(now),
     }
     return render(request, "usage/report.html", context)
 

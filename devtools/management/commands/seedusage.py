@@ -206,6 +206,8 @@ BAD_PATHS = ("/coins/../../admin", "/simple/../../../etc/passwd")
 METHODS = {"GET": 0.997, "HEAD": 0.0025, "POST": 0.0005}
 
 CALL_COLUMNS = "key_id, method, path, query, status, outcome, credits, overage, latency_ms, bytes"
+
+
 def _pick(rng, weights: dict):
     return rng.choices(list(weights), weights=list(weights.values()))[0]
 

@@ -7,7 +7,7 @@ gets its hour counter when it ends.
 
 import zoneinfo
 from collections import Counter, defaultdict
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Count, Q, Sum
@@ -20,6 +20,7 @@ from usage.models import (
     Call,
     DayUsage,
     HourUsage,
+    KeylessCalls,
     MonthUsage,
     Outcome,
 )
@@ -65,19 +66,21 @@ class Command(BaseCommand):
                 b=Sum("bytes"),
             )
         ):
-            slot = (row["ref"], row["h"], endpoint_name(row["path"]), row["outcome"])
+            slot = _slot(row["ref"], row["h"], endpoint_name(row["path"]), row["outcome"])
             for i, name in enumerate(("n", "cr", "ov", "b")):
                 expected_hours[slot][i] += row[name]
+        for row in KeylessCalls.objects.values("minute", "outcome", "calls", "bytes"):
+            hour = datetime.fromtimestamp(row["minute"] // 60 * 3600, UTC)
+            slot = _slot(NO_KEY_REF, hour, "", row["outcome"])
+            expected_hours[slot][0] += row["calls"]
+            expected_hours[slot][3] += row["bytes"]
         expected_hours = {slot: tuple(values) for slot, values in expected_hours.items()}
-        actual_hours = {
-            (row.key_ref, row.hour, row.endpoint, row.outcome): (
-                row.calls,
-                row.credits,
-                row.overage_calls,
-                row.bytes,
-            )
-            for row in HourUsage.objects.all()
-        }
+        actual_hours = defaultdict(lambda: [0, 0, 0, 0])
+        for row in HourUsage.objects.all():
+            slot = _slot(row.key_ref, row.hour, row.endpoint, row.outcome)
+            for i, value in enumerate((row.calls, row.credits, row.overage_calls, row.bytes)):
+                actual_hours[slot][i] += value
+        actual_hours = {slot: tuple(values) for slot, values in actual_hours.items()}
         for slot in expected_hours.keys() | actual_hours.keys():
             logged, counted = expected_hours.get(slot), actual_hours.get(slot)
             if (logged or (0, 0, 0, 0)) != (counted or (0, 0, 0, 0)):
@@ -136,3 +139,9 @@ class Command(BaseCommand):
                     f"{sum(v[0] for v in actual.values())}"
                 )
         return problems
+
+
+def _slot(ref: int, hour, endpoint: str, outcome: str) -> tuple:
+    """An hour counter's identity. Calls without a valid key are counted per minute and
+    address, not per endpoint (KeylessCalls), so their hours are compared across endpoints."""
+    return (ref, hour, "*" if ref == NO_KEY_REF else endpoint, outcome)
