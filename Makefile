@@ -54,7 +54,12 @@ bench: install staticfiles/staticfiles.json
 demo: migrate staticfiles/staticfiles.json
 	exec $(BIN)/python bench/demo.py
 
-.PHONY: bench-report
+.PHONY: bench-report bench-faults
+
+# Faults, measured: a keyless flood against the disk (WAL size during and after, rows it
+# cost) and kill -9 against the ledger (time to settle). FLOOD=60 seconds by default.
+bench-faults: install staticfiles/staticfiles.json
+	$(BIN)/python bench/faults.py
 
 # The usage report on a big call log (seedusage): page times, CSV export speed and the
 # export command's memory at 1M and 10M calls, each on a throwaway database (a scratch
