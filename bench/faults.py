@@ -159,12 +159,12 @@ class FaultBench(Harness):
             "from usage.models import Call\n"
             "print('=', Call.objects.filter(outcome='%s').count())"
         )
-        while self.shell(count % "in_flight") != "0":
+        while self.shell(count % "in_flight").strip() != "0":
             if time.monotonic() - killed_at > 60:
                 raise BenchError("calls were still in flight a minute after the kill")
             time.sleep(0.25)
         settled_in = time.monotonic() - killed_at
-        abandoned = self.shell(count % "abandoned")
+        abandoned = self.shell(count % "abandoned").strip()
         try:
             self.manage("checkcounters")
             check = "passes"
