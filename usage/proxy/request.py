@@ -67,7 +67,10 @@ def _is_key_name(raw_name: str) -> bool:
 
 def _might_hold_a_key(query: str) -> bool:
     # A key parameter's name is spelled out ("api_key") or encoded (has a "%").
-    return "%" in query or "api_key" in query.lower() or "api-key" in query.lower()
+    if "%" in query:
+        return True
+    lowered = query.lower()
+    return "api_key" in lowered or "api-key" in lowered
 
 
 def client_key(meta) -> str:
@@ -95,7 +98,7 @@ def strip_key_params(query: str, *, secret: str = "") -> str:
     and any parameter whose decoded value holds ``secret`` (the key found elsewhere).
     What is left keeps its order and separators, and is percent-encoded where needed.
     """
-    if query and (_might_hold_a_key(query) or (secret and secret in _decoded(query))):
+    if query and (_might_hold_a_key(query) or (secret and secret in query)):
         parts = SEPARATOR.split(query)
         kept = []
         for i in range(0, len(parts), 2):
