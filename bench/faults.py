@@ -175,7 +175,7 @@ class FaultBench(Harness):
             check = "FAILS"
         self.figures += [
             ("calls cut off by kill -9", f"{IN_FLIGHT} in flight, {abandoned} abandoned", "equal"),
-            ("settled after the kill in", f"{settled_in:.1f} s", "~ timeouts + margin - 3 s"),
+            ("settled after the kill in", f"{settled_in:.1f} s", "<= 10 s (7 s + housekeeping)"),
             ("checkcounters afterwards", check, "passes"),
         ]
 

@@ -4,12 +4,14 @@ Real faults, no mocks: REDIS_URL at a port nobody listens on (refused at once), 
 server that accepts and never answers (every try costs the whole timeout).
 """
 
+import io
 import logging
 import os
 import time
 from datetime import UTC, datetime
 
 import pytest
+from django.core.management import call_command
 from django.urls import reverse
 
 from keys.services import key_update
@@ -72,6 +74,9 @@ def test_with_redis_refusing_calls_go_through_and_the_limit_holds_exactly(
     ]
     assert len(logged(caplog, AWAY)) == 1
     assert errors(caplog) == []
+    out = io.StringIO()
+    call_command("checkcounters", stdout=out)  # nothing lost to the fault
+    assert "counters match the call log" in out.getvalue()
 
 
 def test_a_silent_redis_costs_one_try_per_interval_not_one_per_call(
