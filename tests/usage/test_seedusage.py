@@ -7,7 +7,7 @@ from django.db.models import Count, Max, Min, Q, Sum
 
 from keys.models import ApiKey
 from usage.metering import windows
-from usage.models import NO_KEY_REF, PLAN_REF, Call, HourUsage, MonthUsage, Outcome
+from usage.models import NO_KEY_REF, PLAN_REF, Call, HourUsage, KeylessCalls, MonthUsage, Outcome
 
 
 def seed(*args):
@@ -56,9 +56,11 @@ def seeded(db):
 
 def test_it_inserts_exactly_the_calls_asked_for_and_says_how_fast(seeded):
     _, _, out = seeded
-    assert Call.objects.count() == 5000
+    keyless = KeylessCalls.objects.aggregate(n=Sum("calls"))["n"]
+    assert keyless > 0 and Call.objects.count() + keyless == 5000
     assert "seedusage: 5000 calls inserted in " in out
-    assert " calls/s)" in out
+    assert f"{keyless} of them without a valid key" in out
+    assert " calls/s; " in out
 
 
 def test_the_counters_match_the_log(seeded):
@@ -66,7 +68,7 @@ def test_the_counters_match_the_log(seeded):
 
 
 def test_the_counters_add_up_to_the_rows(seeded):
-    assert hour_totals() == log_totals()
+    assert hour_totals(key_ref__gt=0) == log_totals()
     plan = month_totals(PLAN_REF)
     everything = log_totals()
     assert (plan["credits"], plan["overage"]) == (everything["credits"], everything["overage"])
@@ -75,8 +77,12 @@ def test_the_counters_add_up_to_the_rows(seeded):
         assert hour_totals(key_ref=key.pk) == logged
         counted = month_totals(key.pk)
         assert (counted["credits"], counted["overage"]) == (logged["credits"], logged["overage"])
-    # Calls without a key have their own ref in the hour counters, never the plan's.
-    assert hour_totals(key_ref=NO_KEY_REF) == log_totals(key__isnull=True)
+    # Calls without a key: no rows, counted per minute and address, and in the hour
+    # counters under their own ref, never the plan's.
+    assert not Call.objects.filter(key__isnull=True).exists()
+    keyless = KeylessCalls.objects.aggregate(calls=Sum("calls"), bytes=Sum("bytes"))
+    no_key = hour_totals(key_ref=NO_KEY_REF)
+    assert (no_key["calls"], no_key["bytes"]) == (keyless["calls"], keyless["bytes"])
     assert not HourUsage.objects.filter(key_ref=PLAN_REF).exists()
 
 
@@ -106,9 +112,10 @@ def test_every_call_lies_in_the_last_days(seeded):
 
 def test_seeding_twice_adds_to_the_counters_and_reuses_the_keys(seeded):
     seed("--calls", "3000", "--days", "30")
-    assert Call.objects.count() == 8000
-    assert "8000 calls" in checkcounters()
-    assert hour_totals() == log_totals()
+    keyless = KeylessCalls.objects.aggregate(n=Sum("calls"))["n"]
+    assert Call.objects.count() + keyless == 8000
+    assert f"{8000 - keyless} calls" in checkcounters()
+    assert hour_totals(key_ref__gt=0) == log_totals()
     keys = ApiKey.objects.filter(owner__username="seed")
     assert keys.count() == 5
     assert keys.filter(deleted_at__isnull=False).count() == 1
@@ -120,6 +127,7 @@ def test_the_calls_look_like_what_the_proxy_records():
     assert ApiKey.objects.filter(owner__username="dora").count() == 3
     calls = Call.objects.all()
     by_outcome = dict(calls.values_list("outcome").annotate(n=Count("id")))
+    by_outcome.update(KeylessCalls.objects.values_list("outcome").annotate(n=Sum("calls")))
     assert by_outcome[Outcome.OK] > 0.9 * 20000
     for outcome in (
         Outcome.UPSTREAM_ERROR,
@@ -140,8 +148,10 @@ def test_the_calls_look_like_what_the_proxy_records():
     assert not calls.filter(overage=True).exclude(status=200).exists()
     ok_forwarded = calls.filter(outcome=Outcome.OK).exclude(path__in=["/ping", "/key"])
     assert not ok_forwarded.filter(credits=0, overage=False).exists()
-    # Only the key checks go without a key; the statuses are the proxy's.
-    assert set(calls.filter(key__isnull=True).values_list("outcome", flat=True)) == {
+    # Only the key checks go without a key, counted per minute and address, not as rows;
+    # the statuses are the proxy's.
+    assert not calls.filter(key__isnull=True).exists()
+    assert set(KeylessCalls.objects.values_list("outcome", flat=True)) == {
         Outcome.INVALID_KEY,
         Outcome.MISSING_KEY,
     }

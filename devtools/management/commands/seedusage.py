@@ -18,7 +18,8 @@ What the data looks like:
   calls, no credit), upstream errors (404, 429, 5xx; the credit given back), refusals
   (rate_limited 429, credits_exhausted 402, upstream timeouts 504 and unreachable 502, a
   few bad requests 400), /ping and /key answered locally (no credit), and a few calls
-  without a usable key (invalid_key, missing_key 401). Refusals carry the byte size of
+  without a usable key (invalid_key, missing_key 401), counted per minute and client
+  address (KeylessCalls) as the proxy counts them, not as rows. Refusals carry the byte size of
   Tollgate's own error body; forwarded calls an upstream latency and a body size typical
   of their endpoint.
 
@@ -615,19 +616,42 @@ class Command(BaseCommand):
             chunk_size=chunk,
             rng=rng,
         )
+        first_id = Call.objects.aggregate(last=Max("id"))["last"] or 0
         inserted = self._write(generator, templates)
+        keyless = self._fold_keyless(first_id)
         # Past days' counters changed: their cached sums are stale.
         daycache.forget()
         self._touch_keys(seeded)
         elapsed = time.perf_counter() - began
         rate = inserted / elapsed if elapsed > 0 else 0.0
         self.stdout.write(
-            f"seedusage: {inserted} calls inserted in {elapsed:.2f} s ({rate:,.0f} calls/s), "
+            f"seedusage: {inserted} calls inserted in {elapsed:.2f} s ({rate:,.0f} calls/s; "
+            f"{keyless} of them without a valid key, counted per minute and address), "
             f"{start:%Y-%m-%d %H:%M} to {now:%Y-%m-%d %H:%M} UTC, {len(seeded)} keys of "
             f"{user.get_username()!r} (1 deleted), {connection.vendor}; now "
             f"{HourUsage.objects.count()} hour counters, "
             f"{MonthUsage.objects.count()} month counters"
         )
+
+    def _fold_keyless(self, first_id: int) -> int:
+        """Calls without a valid key, as the proxy counts them: per minute, address (a few
+        documentation addresses) and outcome in KeylessCalls, no row of their own."""
+        if connection.vendor == "postgresql":
+            minute = "CAST(floor(extract(epoch FROM at) / 60) AS bigint)"
+        else:
+            minute = "CAST(strftime('%%s', at) AS INTEGER) / 60"
+        with transaction.atomic(), connection.cursor() as cur:
+            cur.execute(
+                "INSERT INTO usage_keylesscalls (minute, address, outcome, calls, bytes) "  # noqa: S608
+                f"SELECT {minute}, '203.0.113.' || (id %% 5 + 1), outcome, COUNT(*), SUM(bytes) "
+                "FROM usage_call WHERE key_id IS NULL AND id > %s GROUP BY 1, 2, 3 "
+                "ON CONFLICT (minute, address, outcome) DO UPDATE SET "
+                "calls = usage_keylesscalls.calls + excluded.calls, "
+                "bytes = usage_keylesscalls.bytes + excluded.bytes",
+                [first_id],
+            )
+            cur.execute("DELETE FROM usage_call WHERE key_id IS NULL AND id > %s", [first_id])
+            return cur.rowcount
 
     # --- setup ---
 
