@@ -129,6 +129,15 @@ def database(name: str, data_dir: Path) -> dict:
             # cursors bind on the client and never prepare, so this touches nothing else.
             # Behind PgBouncer in transaction mode, give it max_prepared_statements (1.21+).
             config.setdefault("OPTIONS", {}).setdefault("prepare_threshold", 0)
+            # A pool per worker process (psycopg_pool): under gevent every request is a
+            # greenlet with a "thread-local" connection of its own, so without a pool each
+            # call would open a new PostgreSQL connection (that halved the proxy's rate).
+            # Connections (and their prepared statements) are reused; a call that finds
+            # the pool empty for `timeout` seconds gets 503.
+            size = env_int("DATABASE_POOL_SIZE", 16, minimum=1, maximum=500)
+            config["OPTIONS"]["pool"] = {"min_size": 1, "max_size": size, "timeout": 10}
+            config["CONN_MAX_AGE"] = 0  # pooled: Django hands the connection back instead
+            config["CONN_HEALTH_CHECKS"] = False
     if config["ENGINE"] == "django.db.backends.sqlite3":
         # Each worker thread keeps its connection: opening one costs a file open and the
         # PRAGMAs below, which would otherwise run on every proxied call.

@@ -1,4 +1,11 @@
-"""gunicorn settings for ``make run``: several threaded workers, no secrets in the access log."""
+"""gunicorn settings for ``make run``: event-driven workers, no secrets in the access log.
+
+gevent workers serve each connection in a greenlet: a slow client or a slow upstream call
+holds a greenlet (a few KB), never a thread that others wait for, so slow clients and a
+slow CoinGecko cannot stop the console or other keys' calls. WEB_WORKER_CLASS=gthread
+brings back threaded workers (WEB_THREADS each), for comparison or a platform without
+gevent.
+"""
 
 import os
 import signal
@@ -13,12 +20,19 @@ try:
     port = env_int("PORT", 8000, minimum=1, maximum=65535)
     workers = env_int("WEB_WORKERS", 2, minimum=1, maximum=64)
     threads = env_int("WEB_THREADS", 4, minimum=1, maximum=64)
+    worker_connections = env_int("WEB_CONNECTIONS", 1000, minimum=1, maximum=100000)
+    worker_class = env_str("WEB_WORKER_CLASS") or "gevent"
+    if worker_class not in ("gevent", "gthread"):
+        raise SettingsError(f"WEB_WORKER_CLASS={worker_class!r}: use gevent or gthread")
 except SettingsError as exc:
     sys.exit(f"tollgate: configuration error: {exc}")
 
 bind = f"{env_str('HOST') or '127.0.0.1'}:{port}"
-worker_class = "gthread"
 timeout = 60
+# gevent: a client has this long to send a request's headers (and an idle keep-alive
+# connection is closed after it), so a connection dribbling headers, or sending nothing,
+# is closed within seconds instead of holding anything.
+keepalive = 5
 # The longest request line gunicorn allows (its default is half): a long ids= list must
 # pass. Longer lines get gunicorn's own 400 before Tollgate sees them (README: limits).
 limit_request_line = 8190

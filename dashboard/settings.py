@@ -215,5 +215,10 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO").upper() or "INFO"},
     # Axes says "warning" for failed logins and lockouts; its info lines repeat every login.
-    "loggers": {"axes": {"level": "WARNING"}},
+    "loggers": {
+        "axes": {"level": "WARNING"},
+        # "Connection pool is full, discarding connection": expected past POOL_SIZE
+        # concurrent upstream calls (usage/proxy/upstream.py), not worth a line each.
+        "urllib3.connectionpool": {"level": "ERROR"},
+    },
 }

@@ -1,10 +1,10 @@
-"""Sending to the real API: the team key, the forwarded headers, a pooled connection per thread."""
+"""Sending to the real API: the team key, the forwarded headers, connections kept alive."""
 
+import os
 import threading
 from urllib.parse import urlsplit
 
 import certifi
-import requests
 import urllib3
 from django.conf import settings
 
@@ -36,38 +36,39 @@ DROP_RESPONSE_HEADERS = frozenset(
     }
 )
 
-_local = threading.local()
+# Connections to the upstream kept alive for this process's calls, shared by all of them:
+# under gevent every request is a greenlet of its own, so a per-thread pool would be a new
+# connection (a TCP and TLS handshake) for every call.
+POOL_SIZE = 64
+_pools: dict[tuple[int, str], urllib3.HTTPConnectionPool] = {}
+_pools_lock = threading.Lock()
 
 
-def session() -> requests.Session:
-    """This thread's pooled session: connections to the upstream are kept alive and reused."""
-    current = getattr(_local, "session", None)
-    if current is None:
-        current = requests.Session()
-        # No retries here: a retry would spend a second credit for the client's one call.
-        adapter = requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=4, max_retries=0)
-        current.mount("http://", adapter)
-        current.mount("https://", adapter)
-        current.trust_env = False  # no proxies or .netrc picked up from the environment
-        _local.session = current
-    return current
+def _pool() -> urllib3.HTTPConnectionPool:
+    """This process's urllib3 connection pool for UPSTREAM_URL.
 
-
-def _pool():
-    """The session's own urllib3 connection pool for UPSTREAM_URL.
-
-    The proxy sends through it directly: Session.request's cookie jar, hooks, redirect and
-    settings merging cost more CPU than the rest of the proxy, and a proxy needs none of
-    them.
+    The proxy sends through urllib3 directly: requests' Session.request (cookie jar, hooks,
+    redirects, settings merging) cost more CPU than the rest of the proxy, and a proxy
+    needs none of it. Beyond POOL_SIZE concurrent calls, extra connections are opened
+    and closed after use (block=False): a call never waits for a connection.
     """
-    base = settings.UPSTREAM_URL
-    cached = getattr(_local, "pool", None)
-    if cached is not None and cached[0] == base:
-        return cached[1]
-    adapter = session().get_adapter(base)
-    pool_kwargs = {"cert_reqs": "CERT_REQUIRED", "ca_certs": certifi.where()}
-    pool = adapter.poolmanager.connection_from_url(base, pool_kwargs=pool_kwargs)
-    _local.pool = (base, pool)
+    slot = (os.getpid(), settings.UPSTREAM_URL)
+    pool = _pools.get(slot)
+    if pool is None:
+        with _pools_lock:
+            pool = _pools.get(slot)
+            if pool is None:
+                tls = {}
+                if settings.UPSTREAM_URL.startswith("https:"):
+                    tls = {"cert_reqs": "CERT_REQUIRED", "ca_certs": certifi.where()}
+                pool = urllib3.connection_from_url(
+                    settings.UPSTREAM_URL,
+                    maxsize=POOL_SIZE,
+                    block=False,
+                    retries=False,  # a retry would spend a second credit for one call
+                    **tls,
+                )
+                _pools[slot] = pool
     return pool
 
 
