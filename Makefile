@@ -54,7 +54,12 @@ bench: install staticfiles/staticfiles.json
 demo: migrate staticfiles/staticfiles.json
 	exec $(BIN)/python bench/demo.py
 
-.PHONY: bench-report bench-faults
+.PHONY: bench-report bench-faults bench-isolation
+
+# Slow clients and a slow upstream against make run's settings: console p99, the fast
+# endpoint's rate, 504s at UPSTREAM_TIMEOUT, memory. DURATION=60 seconds of slow clients.
+bench-isolation: install staticfiles/staticfiles.json
+	$(BIN)/python bench/isolation.py
 
 # Faults, measured: a keyless flood against the disk (WAL size during and after, rows it
 # cost) and kill -9 against the ledger (time to settle). FLOOD=60 seconds by default.

@@ -297,6 +297,7 @@ class Bench(Harness):
         self.wait_http(tollgate, self.port, "/accounts/login/", {}, "tollgate", want=200)
         self.workers = self.env.get("WEB_WORKERS") or "2"
         self.threads = self.env.get("WEB_THREADS") or "4"
+        self.worker_class = self.env.get("WEB_WORKER_CLASS") or "gevent"
         print(
             f"upstream (simulated) on {HOST}:{self.sim_port}, Tollgate on {HOST}:{self.port} "
             f"({self.workers} workers x {self.threads} threads), up after "
@@ -413,7 +414,8 @@ class Bench(Harness):
             "=" * 78,
             "Tollgate proxy benchmark",
             f"  backend            {self.backend}",
-            f"  gunicorn           {self.workers} workers x {self.threads} threads (gthread)",
+            f"  gunicorn           {self.workers} {self.worker_class} workers"
+            + (f" x {self.threads} threads" if self.worker_class == "gthread" else ""),
             f"  load               {self.args.concurrency} connections, "
             f"{self.args.duration:g} s per phase, {os.cpu_count()} CPUs shared by all",
             "",

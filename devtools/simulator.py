@@ -366,6 +366,9 @@ class Switches:
     error_status: int = 500
     rate_limit_every: int = 0
     fail_next: tuple[int, ...] = ()
+    # A slow endpoint: requests whose path starts with slow_path wait slow_delay seconds.
+    slow_path: str = ""
+    slow_delay: float = 0.0
 
 
 SWITCH_NAMES = tuple(f.name for f in dataclasses.fields(Switches))
@@ -419,6 +422,15 @@ def _coerce(name, value):
         if every < 0:
             raise ValueError("rate_limit_every must not be negative")
         return every
+    if name == "slow_path":
+        if not isinstance(value, str):
+            raise ValueError("slow_path must be a path such as /api/v3/coins/markets")
+        return value
+    if name == "slow_delay":
+        delay = _as_float(name, value)
+        if delay < 0:
+            raise ValueError("slow_delay must not be negative")
+        return delay
     if name == "fail_next":
         if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
             raise ValueError("fail_next must be a list of statuses")
@@ -633,6 +645,8 @@ class _Handler(BaseHTTPRequestHandler):
                     forced = 429
         if switches.delay:
             time.sleep(switches.delay)
+        if switches.slow_path and path.startswith(switches.slow_path):
+            time.sleep(switches.slow_delay)
         if refused is not None:
             self._reply(401, refused)
         elif forced is not None:

@@ -25,7 +25,18 @@ ON_POSTGRES = DATABASE_URL.startswith(("postgres://", "postgresql://"))
 class TollgateServer:
     """A Tollgate under gunicorn on a database of its own, plus a key to hammer it with."""
 
-    def __init__(self, backend: str, redis_url: str, tmp_path: Path, upstream_url: str, **env: str):
+    def __init__(
+        self,
+        backend: str,
+        redis_url: str,
+        tmp_path: Path,
+        upstream_url: str,
+        *,
+        beside: "TollgateServer | None" = None,
+        **env: str,
+    ):
+        """``beside``: a second instance on the first one's database and Redis (a team
+        that runs several Tollgates behind a load balancer)."""
         self.tmp_path = tmp_path
         self.port = free_port()
         self.database = None
@@ -40,6 +51,12 @@ class TollgateServer:
             "UPSTREAM_API_KEY": TEAM_KEY,
             **env,
         }
+        self.process = None
+        if beside is not None:
+            for name in ("DATA_DIR", "DATABASE_URL", "REDIS_URL", "REDIS_PREFIX"):
+                if name in beside.env:
+                    self.env[name] = beside.env[name]
+            return
         if backend == "postgres":
             self.database = f"tollgate_conc_{uuid.uuid4().hex[:12]}"
             self._admin_sql(f'CREATE DATABASE "{self.database}"')
@@ -58,7 +75,6 @@ class TollgateServer:
             "from django.contrib.auth.models import User; User.objects.create_user('hammer')",
         )
         self.manage("setplan", "--rate-limit", "100000", "--monthly-credits", "1000000")
-        self.process = None
 
     def _admin_sql(self, sql: str) -> None:
         import psycopg

@@ -10,15 +10,17 @@ Everything else (commands, tests) keeps SQLite's default.
 A PASSIVE checkpoint never blocks anyone, but it never shrinks the log either, and under
 a steady stream of writes the log was never reset: it grew by hundreds of megabytes a
 minute. So when the log passes WAL_LIMIT, or has been copied whole and is merely large,
-the checkpointer takes the proxy writers' turn (db.sqlite_writers_turn) and truncates it
+the checkpointer takes the proxy writers' turn and truncates it
 (TRUNCATE waits for readers, which are short). The log stays bounded under any load and
 shrinks back when the load stops.
 """
 
+import fcntl
 import logging
 import os
 import sqlite3
 import threading
+from contextlib import contextmanager
 
 from django.conf import settings
 from django.db.backends.signals import connection_created
@@ -33,6 +35,22 @@ WAL_LIMIT = 16 * 1024 * 1024  # truncate past this, whatever the load
 WAL_IDLE_LIMIT = 1024 * 1024  # truncate past this once the log has been copied whole
 
 
+def _native(name: str):
+    """``threading.<name>`` as the OS provides it, also where gevent patched the module.
+
+    A checkpoint copies pages and syncs the file: in a greenlet it would stop every
+    request of the worker meanwhile; in a thread of its own, sqlite3 lets go of the GIL
+    and the requests go on.
+    """
+    try:
+        from gevent import monkey
+    except ImportError:
+        return getattr(threading, name)
+    if monkey.is_module_patched("threading"):
+        return monkey.get_original("threading", name)
+    return getattr(threading, name)
+
+
 class Checkpointer:
     """PASSIVE checkpoints every ``interval`` seconds in a thread, until ``stop`` (then one
     more). PASSIVE copies what it can without blocking writers or waiting for readers."""
@@ -41,8 +59,8 @@ class Checkpointer:
         self.path = path
         self.interval = interval
         self._failing = False
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="wal-checkpoint", daemon=True)
+        self._stopping = _native("Event")()
+        self._thread = _native("Thread")(target=self._loop, name="wal-checkpoint", daemon=True)
         self._thread.start()
 
     def _loop(self) -> None:
@@ -59,7 +77,7 @@ class Checkpointer:
             _busy, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
             size = self._wal_size()
             if size > WAL_LIMIT or (size > WAL_IDLE_LIMIT and frames == copied):
-                with db.sqlite_writers_turn():
+                with self._writers_turn():
                     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         except sqlite3.Error as exc:
             # Once per episode (a full disk fails every second until it is freed).
@@ -70,6 +88,20 @@ class Checkpointer:
             if self._failing:
                 logger.warning("checkpoint: WAL checkpoints work again")
             self._failing = False
+
+    @contextmanager
+    def _writers_turn(self):
+        """The proxy writers' turn (db.SQLITE_WRITER_LOCK beside the database), on a file
+        description of this thread's own, so that it excludes this process's writers too
+        (flock() locks belong to the open file, not the process)."""
+        fd = os.open(
+            self.path + db.SQLITE_WRITER_LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600
+        )
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing the description releases the lock
 
     def _wal_size(self) -> int:
         try:

@@ -29,6 +29,10 @@ except ImportError:  # SQLite only
 _PIPELINE = psycopg is not None and psycopg.Pipeline.is_supported()
 
 
+# The writers' turn across processes: an flock() of this file beside the database.
+SQLITE_WRITER_LOCK = ".writer-lock"
+
+
 class _SQLiteWriters:
     """The turn to write to the SQLite database, taken before BEGIN IMMEDIATE.
 
@@ -53,7 +57,7 @@ class _SQLiteWriters:
             conn = connections[DEFAULT_DB_ALIAS]
             self._fd = None
             if not conn.is_in_memory_db():
-                path = str(conn.settings_dict["NAME"]) + ".writer-lock"
+                path = str(conn.settings_dict["NAME"]) + SQLITE_WRITER_LOCK
                 self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
             self._pid = os.getpid()
         return self._fd
@@ -77,12 +81,6 @@ class _SQLiteWriters:
 
 
 _sqlite_writers = _SQLiteWriters()
-
-
-def sqlite_writers_turn() -> _SQLiteWriters:
-    """The proxy's writers' turn (a context manager): held, no proxy writer in any process
-    of this database writes (the WAL checkpointer truncates the log under it)."""
-    return _sqlite_writers
 
 
 def _connection():
