@@ -32,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import GUNICORN, HOST, PYTHON, BenchError, Harness, free_port  # noqa: E402
+from harness import HOST, BenchError, Harness, free_port, print_figures  # noqa: E402
 
 TEAM_KEY = "CG-bench-faults-team-key"
 PRICE = "/api/v3/simple/price?ids=bitcoin&vs_currencies=usd"
@@ -87,17 +87,9 @@ class FaultBench(Harness):
         self.figures: list[tuple[str, str, str]] = []
 
     def start(self) -> None:
-        self.manage("migrate", "--noinput", "-v", "0")
-        self.shell("from django.contrib.auth.models import User; User.objects.create_user('b')")
-        self.manage("setplan", "--rate-limit", "1000000", "--monthly-credits", "100000000")
-        self.key = self.manage("createapikey", "--owner", "b", "--label", "faults").strip()
-        sim_argv = [PYTHON, "-m", "devtools.simulator", "--host", HOST, "--port"]
-        sim = self.spawn([*sim_argv, str(self.sim_port), "--api-key", TEAM_KEY], "upstream")
-        argv = [GUNICORN, "-c", "python:dashboard.gunicorn_conf", "dashboard.wsgi"]
-        self.tollgate = self.spawn(argv, "tollgate")
-        headers = {"x-cg-pro-api-key": TEAM_KEY}
-        self.wait_http(sim, self.sim_port, "/api/v3/ping", headers, "upstream", want=200)
-        self.wait_http(self.tollgate, self.port, "/accounts/login/", {}, "tollgate", want=200)
+        self.key, self.tollgate = self.start_behind_upstream(
+            port=self.port, sim_port=self.sim_port, team_key=TEAM_KEY, user="faults"
+        )
 
     def wal_size(self) -> int:
         return self.wal.stat().st_size if self.wal.exists() else 0
@@ -159,8 +151,7 @@ class FaultBench(Harness):
         for caller in callers:
             caller.join()
         count = (
-            "from usage.models import Call\n"
-            "print('=', Call.objects.filter(outcome='%s').count())"
+            "from usage.models import Call\nprint('=', Call.objects.filter(outcome='%s').count())"
         )
         while self.shell(count % "in_flight").strip() != "0":
             if time.monotonic() - killed_at > 60:
@@ -201,12 +192,8 @@ class FaultBench(Harness):
             conn.close()
 
     def report(self) -> None:
-        print("=" * 86)
-        print("Tollgate fault benchmark (SQLite, gunicorn as make run, throwaway DATA_DIR)")
-        print(f"  {'figure':36} {'measured':>26}   target")
-        for name, measured, target in self.figures:
-            print(f"  {name:36} {measured:>26}   {target}")
-        print("=" * 86)
+        title = "Tollgate fault benchmark (SQLite, gunicorn as make run, throwaway DATA_DIR)"
+        print_figures(title, self.figures, width=36)
 
 
 def main() -> int:

@@ -126,3 +126,35 @@ class Harness:
                 except ProcessLookupError:
                     pass
                 proc.wait(5)
+
+    def start_behind_upstream(self, *, port: int, sim_port: int, team_key: str, user: str):
+        """Migrate, a user with a key, a plan no limit binds, the simulated upstream and
+        Tollgate (gunicorn as make run starts it). Returns (raw key, gunicorn process)."""
+        self.manage("migrate", "--noinput", "-v", "0")
+        self.shell(
+            "from django.contrib.auth.models import User\n"
+            f"User.objects.filter(username='{user}').exists() or "
+            f"User.objects.create_user('{user}')"
+        )
+        self.manage("setplan", "--rate-limit", "1000000", "--monthly-credits", "100000000")
+        label = f"{user} {os.getpid()} {time.time():.0f}"
+        key = self.manage("createapikey", "--owner", user, "--label", label).strip()
+        sim_argv = [PYTHON, "-m", "devtools.simulator", "--host", HOST, "--port", str(sim_port)]
+        sim = self.spawn([*sim_argv, "--api-key", team_key], "upstream")
+        argv = [GUNICORN, "-c", "python:dashboard.gunicorn_conf", "dashboard.wsgi"]
+        tollgate = self.spawn(argv, "tollgate")
+        headers = {"x-cg-pro-api-key": team_key}
+        self.wait_http(sim, sim_port, "/api/v3/ping", headers, "upstream", want=200)
+        # A page outside /api/v3/, so waiting leaves no usage row behind.
+        self.wait_http(tollgate, port, "/accounts/login/", {}, "tollgate", want=200)
+        return key, tollgate
+
+
+def print_figures(title: str, rows: list[tuple[str, str, str]], width: int = 40) -> None:
+    """The figures beside their targets, as every benchmark prints them."""
+    print("=" * (width + 50))
+    print(title)
+    print(f"  {'figure':{width}} {'measured':>26}   target")
+    for name, measured, target in rows:
+        print(f"  {name:{width}} {measured:>26}   {target}")
+    print("=" * (width + 50))

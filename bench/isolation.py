@@ -36,7 +36,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import GUNICORN, HOST, PYTHON, BenchError, Harness, free_port  # noqa: E402
+from harness import HOST, BenchError, Harness, free_port, print_figures  # noqa: E402
 
 TEAM_KEY = "CG-bench-isolation-team-key"
 FAST = "/api/v3/simple/price?ids=bitcoin&vs_currencies=usd"
@@ -195,21 +195,9 @@ class IsolationBench(Harness):
         self.rows: list[tuple[str, str, str]] = []
 
     def start(self) -> None:
-        self.manage("migrate", "--noinput", "-v", "0")
-        self.shell(
-            "from django.contrib.auth.models import User\n"
-            "User.objects.filter(username='iso').exists() or User.objects.create_user('iso')"
+        self.key, self.tollgate = self.start_behind_upstream(
+            port=self.port, sim_port=self.sim_port, team_key=TEAM_KEY, user="isolation"
         )
-        self.manage("setplan", "--rate-limit", "1000000", "--monthly-credits", "100000000")
-        label = f"isolation {os.getpid()} {time.time():.0f}"
-        self.key = self.manage("createapikey", "--owner", "iso", "--label", label).strip()
-        sim_argv = [PYTHON, "-m", "devtools.simulator", "--host", HOST, "--port"]
-        sim = self.spawn([*sim_argv, str(self.sim_port), "--api-key", TEAM_KEY], "upstream")
-        argv = [GUNICORN, "-c", "python:dashboard.gunicorn_conf", "dashboard.wsgi"]
-        self.tollgate = self.spawn(argv, "tollgate")
-        headers = {"x-cg-pro-api-key": TEAM_KEY}
-        self.wait_http(sim, self.sim_port, "/api/v3/ping", headers, "upstream", want=200)
-        self.wait_http(self.tollgate, self.port, CONSOLE, {}, "tollgate", want=200)
         slow = {"slow_path": SLOW.split("?")[0], "slow_delay": 30}
         conn = http.client.HTTPConnection(HOST, self.sim_port, timeout=5)
         conn.request("POST", "/__sim/config", body=json.dumps(slow))
@@ -319,12 +307,8 @@ class IsolationBench(Harness):
         backend += " + Redis" if self.env.get("REDIS_URL") else ""
         workers = self.env.get("WEB_WORKERS") or "2"
         worker_class = self.env.get("WEB_WORKER_CLASS") or "gevent"
-        print("=" * 90)
-        print(f"Tollgate isolation benchmark ({backend}, {workers} {worker_class} workers)")
-        print(f"  {'figure':40} {'measured':>26}   target")
-        for name, measured, target in self.rows:
-            print(f"  {name:40} {measured:>26}   {target}")
-        print("=" * 90)
+        title = f"Tollgate isolation benchmark ({backend}, {workers} {worker_class} workers)"
+        print_figures(title, self.rows)
 
 
 def main() -> int:

@@ -1,0 +1,95 @@
+"""The team's plan (one row) and the record of every change to it."""
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+from keys.models import LIMIT_MAX
+
+
+class Plan(models.Model):
+    """The team's CoinGecko plan: one row (pk=1), edited in the admin or with ``setplan``."""
+
+    name = models.CharField(max_length=100, default="Analyst")
+    monthly_credits = models.PositiveIntegerField(
+        "monthly call credits",
+        default=500_000,
+        validators=[MinValueValidator(1), MaxValueValidator(LIMIT_MAX)],
+    )
+    rate_limit = models.PositiveIntegerField(
+        "requests per minute",
+        default=500,
+        validators=[MinValueValidator(1), MaxValueValidator(LIMIT_MAX)],
+    )
+    overage = models.BooleanField(
+        "overage on",
+        default=False,
+        help_text="On: calls go on past the monthly credits and count as overage. "
+        "Off: they are refused once the credits are used up.",
+    )
+    alerts_enabled = models.BooleanField(
+        "call consumption alerts",
+        default=True,
+        help_text="Email (and the webhook) when this month's calls cross a threshold.",
+    )
+    thresholds = models.CharField(
+        max_length=100,
+        default="50,75,90,100",
+        help_text="Percentages of the monthly credits, comma-separated.",
+    )
+    recipients = models.TextField(
+        "extra recipients",
+        blank=True,
+        help_text="Addresses alerted besides the staff, comma-separated.",
+    )
+    webhook_url = models.URLField(
+        "webhook URL",
+        max_length=500,
+        blank=True,
+        help_text="Optional: the same alerts as a JSON POST (Slack-compatible).",
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "plan"
+
+    def __str__(self) -> str:
+        return self.name
+
+    def save(self, *args, **kwargs):
+        self.pk = 1
+        super().save(*args, **kwargs)
+
+    @classmethod
+    def load(cls) -> "Plan":
+        plan, _ = cls.objects.get_or_create(pk=1)
+        return plan
+
+    @property
+    def threshold_list(self) -> list[int]:
+        return [int(part) for part in self.thresholds.split(",") if part.strip()]
+
+    @property
+    def recipient_list(self) -> list[str]:
+        return [part.strip() for part in self.recipients.split(",") if part.strip()]
+
+
+class PlanChange(models.Model):
+    """One field of the plan changed: who, when, from what, to what. Never edited."""
+
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    actor = models.CharField(
+        max_length=150, help_text="The user's name, or the command that made the change."
+    )
+    field = models.CharField(max_length=50)
+    old = models.TextField("from", blank=True)
+    new = models.TextField("to", blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.actor}: {self.field} {self.old!r} → {self.new!r}"
