@@ -33,6 +33,7 @@ _started = None
 
 WAL_LIMIT = 16 * 1024 * 1024  # truncate past this, whatever the load
 WAL_IDLE_LIMIT = 1024 * 1024  # truncate past this once the log has been copied whole
+TRUNCATE_WAIT_MS = 250
 
 
 def _native(name: str):
@@ -77,8 +78,15 @@ class Checkpointer:
             _busy, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
             size = self._wal_size()
             if size > WAL_LIMIT or (size > WAL_IDLE_LIMIT and frames == copied):
-                with self._writers_turn():
-                    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                # Writers wait for us meanwhile, so wait for readers a moment only: a
+                # reader that holds its snapshot (a CSV export streaming to a slow client)
+                # defers the truncation to a later round instead of stalling every call.
+                conn.execute(f"PRAGMA busy_timeout = {TRUNCATE_WAIT_MS}")
+                try:
+                    with self._writers_turn():
+                        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                finally:
+                    conn.execute("PRAGMA busy_timeout = 20000")
         except sqlite3.Error as exc:
             # Once per episode (a full disk fails every second until it is freed).
             if not self._failing:
