@@ -19,11 +19,28 @@ SLOW = "/api/v3/coins/markets?vs_currency=usd"
 FAST = "/api/v3/simple/price?ids=bitcoin&vs_currencies=usd"
 
 
-@pytest.fixture
-def server(upstream, tmp_path):
-    # One worker: whatever it serves at once, it serves without threads to queue for.
+BACKENDS = [
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param(
+        "postgres",
+        id="postgres",
+        marks=pytest.mark.skipif(not ON_POSTGRES, reason="DATABASE_URL is not PostgreSQL"),
+    ),
+]
+
+
+@pytest.fixture(params=BACKENDS)
+def server(request, upstream, tmp_path):
+    # One worker: whatever it serves at once, it serves without threads to queue for. A
+    # small database pool: a call must not hold a connection while the upstream is slow.
     instance = TollgateServer(
-        "sqlite", "", tmp_path, upstream.url, WEB_WORKERS="1", UPSTREAM_TIMEOUT="2"
+        request.param,
+        "",
+        tmp_path,
+        upstream.url,
+        WEB_WORKERS="1",
+        UPSTREAM_TIMEOUT="2",
+        DATABASE_POOL_SIZE="4",
     )
     instance.raw = instance.key("isolation")
     instance.start()

@@ -183,3 +183,18 @@ def datetime_param(value: datetime):
     if not is_sqlite():
         return value
     return str(value.astimezone(UTC).replace(tzinfo=None))
+
+
+def release_pooled_connection() -> None:
+    """Hand this request's pooled connection back before a long wait (the upstream).
+
+    A forwarded call may wait UPSTREAM_TIMEOUT for its answer; holding a pooled PostgreSQL
+    connection meanwhile let 16 stuck calls take a worker's whole pool, and every other
+    call then waited for one and got 503. The next statement takes one again. SQLite has no
+    pool (a connection is a file handle): nothing to do. Inside a caller's transaction
+    (tests) the connection stays.
+    """
+    conn = connections[DEFAULT_DB_ALIAS]
+    if conn.vendor != "postgresql" or conn.in_atomic_block or not getattr(conn, "pool", None):
+        return
+    conn.close()

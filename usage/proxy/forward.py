@@ -10,7 +10,7 @@ from django.db import DatabaseError
 from django.http import HttpResponse, StreamingHttpResponse
 from urllib3.exceptions import HTTPError, ReadTimeoutError
 
-from usage.metering import ledger, windows
+from usage.metering import db, ledger, windows
 from usage.metering.completions import record_or_defer
 from usage.models import Outcome
 from usage.proxy import upstream
@@ -24,6 +24,7 @@ CHUNK = 64 * 1024
 
 def forward(request, call: ledger.CallRecord, admission, upstream_path: str):
     """GET ``upstream_path`` (a HEAD is sent as a GET; the caller drops the body)."""
+    db.release_pooled_connection()  # not held while the upstream takes its time
     started = windows.monotonic()
     try:
         answer = upstream.send(
