@@ -22,7 +22,6 @@ import http.client
 import json
 import multiprocessing
 import os
-import shutil
 import signal
 import sys
 import tempfile
@@ -206,18 +205,9 @@ def main() -> int:
     )
     args = parser.parse_args()
     bench = FaultBench(args.flood)
-    try:
-        bench.start()
-        bench.flood()
-        bench.kill_and_settle()
-        bench.report()
-    except BenchError as exc:
-        print(f"bench-faults: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        bench.stop_children()
-        shutil.rmtree(bench.tmp, ignore_errors=True)
-    return 0
+    return bench.run_steps(
+        "bench-faults", bench.start, bench.flood, bench.kill_and_settle, bench.report
+    )
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import http.client
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -126,6 +127,20 @@ class Harness:
                 except ProcessLookupError:
                     pass
                 proc.wait(5)
+
+    def run_steps(self, name: str, *steps) -> int:
+        """Run ``steps`` in order; a BenchError is one line on stderr and exit status 1.
+        Children and the throwaway directory go in any case."""
+        try:
+            for step in steps:
+                step()
+        except BenchError as exc:
+            print(f"{name}: {exc}", file=sys.stderr)
+            return 1
+        finally:
+            self.stop_children()
+            shutil.rmtree(self.tmp, ignore_errors=True)
+        return 0
 
     def start_behind_upstream(self, *, port: int, sim_port: int, team_key: str, user: str):
         """Migrate, a user with a key, a plan no limit binds, the simulated upstream and

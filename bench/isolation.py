@@ -26,7 +26,6 @@ import json
 import multiprocessing
 import os
 import selectors
-import shutil
 import socket
 import sys
 import tempfile
@@ -36,7 +35,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import HOST, BenchError, Harness, free_port, print_figures  # noqa: E402
+from harness import HOST, Harness, free_port, print_figures  # noqa: E402
 
 TEAM_KEY = "CG-bench-isolation-team-key"
 FAST = "/api/v3/simple/price?ids=bitcoin&vs_currencies=usd"
@@ -321,17 +320,7 @@ def main() -> int:
     )
     args = parser.parse_args()
     bench = IsolationBench(max(args.duration, 10))
-    try:
-        bench.start()
-        bench.run()
-        bench.report()
-    except BenchError as exc:
-        print(f"bench-isolation: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        bench.stop_children()
-        shutil.rmtree(bench.tmp, ignore_errors=True)
-    return 0
+    return bench.run_steps("bench-isolation", bench.start, bench.run, bench.report)
 
 
 if __name__ == "__main__":

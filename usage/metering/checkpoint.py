@@ -20,6 +20,7 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 from contextlib import contextmanager
 
 from django.conf import settings
@@ -34,6 +35,7 @@ _started = None
 WAL_LIMIT = 16 * 1024 * 1024  # truncate past this, whatever the load
 WAL_IDLE_LIMIT = 1024 * 1024  # truncate past this once the log has been copied whole
 TRUNCATE_WAIT_MS = 250
+SIZE_CHECK_INTERVAL = 0.25
 
 
 def _native(name: str):
@@ -66,9 +68,14 @@ class Checkpointer:
 
     def _loop(self) -> None:
         conn = sqlite3.connect(self.path, timeout=20, check_same_thread=False)
+        next_checkpoint = time.monotonic() + self.interval
         try:
-            while not self._stopping.wait(self.interval):
-                self.checkpoint(conn)
+            # The log's size is looked at four times as often as it is checkpointed: at a
+            # few thousand writes a second it grows by tens of MB a second.
+            while not self._stopping.wait(min(self.interval, SIZE_CHECK_INTERVAL)):
+                if self._wal_size() > WAL_LIMIT or time.monotonic() >= next_checkpoint:
+                    self.checkpoint(conn)
+                    next_checkpoint = time.monotonic() + self.interval
             self.checkpoint(conn)
         finally:
             conn.close()
