@@ -7,11 +7,14 @@ Database round trips of a forwarded call (DB limiter; with Redis, steps 3-4 are 
 script outside the transaction; on PostgreSQL, pipeline mode sends unread statements with
 the next read, see usage.metering.db):
 
-  1. SELECT the plan and the key by digest (two unique indexes)   - access.authenticate
-  2. BEGIN; 3-4. minute windows of key and plan; 5-6. monthly credit of key and plan; COMMIT
-  7. BEGIN; 8. hour counter; 9. call row; 10. key's last used; COMMIT   - ledger.record
+  1. SELECT the plan, the key by digest and its owner (unique indexes)  - access.authenticate
+  2. BEGIN; 3-4. minute windows of key and plan; 5-6. monthly credit of key and plan;
+     7. the call's row, in flight; COMMIT                                 - ledger.admit
+  8. BEGIN; 9. the row completed; 10. hour counter; 11. key's last used; COMMIT
+                                                                          - ledger.record
 
-Steps 7-10 commit before the answer leaves, so a killed server never loses an answered call.
+Steps 8-11 commit before the answer leaves, so a killed server never loses an answered
+call; a call cut off between 7 and 8 keeps its row and is settled (metering/settle.py).
 """
 
 import logging
@@ -52,7 +55,8 @@ class ProxyMiddleware:
             return self.get_response(request)
         try:
             response = proxy(request, path_info[len(PREFIX) :])
-            self.database_down = False
+            if self.database_down:
+                self.database_down = False
         except DatabaseError as exc:
             # Once per outage, not once per call: a flood of tracebacks fills the disk.
             if not self.database_down:
