@@ -207,3 +207,23 @@ def test_settle_leaves_other_rows_alone(api, clock):
     ledger.record(record, admission)
     assert settle(clock.now + settle_after() * 2) == 0
     assert Call.objects.get().outcome == "ok"
+
+
+def test_looking_for_calls_to_settle_reads_the_in_flight_index_not_the_log(clock):
+    """Every worker looks every few seconds: on a log of millions of calls, a scan of the
+    table each time would stall every worker."""
+    from django.db import connection
+
+    from usage.metering.settle import stale_calls
+
+    sql, params = stale_calls(clock.now).query.sql_with_params()
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute("EXPLAIN QUERY PLAN " + sql, params)
+            plan = " ".join(str(row) for row in cursor.fetchall())
+            assert "call_in_flight" in plan and "SCAN usage_call" not in plan
+        else:
+            cursor.execute("SET LOCAL enable_seqscan = off")  # a tiny table: ask for the index
+            cursor.execute("EXPLAIN " + sql, params)
+            plan = " ".join(row[0] for row in cursor.fetchall())
+            assert "call_in_flight" in plan
