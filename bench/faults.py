@@ -31,36 +31,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import HOST, BenchError, Harness, free_port, print_figures  # noqa: E402
+from harness import HOST, BenchError, Harness, closed_loop, free_port, print_figures  # noqa: E402
 
 TEAM_KEY = "CG-bench-faults-team-key"
 PRICE = "/api/v3/simple/price?ids=bitcoin&vs_currencies=usd"
 WAL_TARGET = 64 * 1024 * 1024
 IN_FLIGHT = 16
-
-
-def _flood(port: int, seconds: float, threads: int, queue) -> None:
-    until = time.monotonic() + seconds
-    counts = []
-
-    def loop():
-        conn, n = http.client.HTTPConnection(HOST, port, timeout=10), 0
-        while time.monotonic() < until:
-            try:
-                conn.request("GET", PRICE)
-                conn.getresponse().read()
-                n += 1
-            except (OSError, http.client.HTTPException):
-                conn.close()
-                conn = http.client.HTTPConnection(HOST, port, timeout=10)
-        counts.append(n)
-
-    workers = [threading.Thread(target=loop) for _ in range(threads)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    queue.put(sum(counts))
 
 
 class FaultBench(Harness):
@@ -97,7 +73,9 @@ class FaultBench(Harness):
         print(f"keyless flood: {self.flood_seconds:g} s at full speed...", flush=True)
         queue = multiprocessing.Queue()
         clients = [
-            multiprocessing.Process(target=_flood, args=(self.port, self.flood_seconds, 8, queue))
+            multiprocessing.Process(
+                target=closed_loop, args=(self.port, PRICE, {}, self.flood_seconds, 8, queue)
+            )
             for _ in range(2)
         ]
         for client in clients:

@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -30,6 +31,34 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind((HOST, 0))
         return s.getsockname()[1]
+
+
+def closed_loop(port: int, path: str, headers: dict, seconds: float, connections: int, queue):
+    """Call ``path`` as fast as answers come for ``seconds``, on ``connections`` keep-alive
+    connections (a thread each, reconnecting when one breaks); puts the calls made on
+    ``queue``. Meant as a multiprocessing target, so the load has a process of its own."""
+    until = time.monotonic() + seconds
+    counts = []
+
+    def loop():
+        conn, n = http.client.HTTPConnection(HOST, port, timeout=30), 0
+        while time.monotonic() < until:
+            try:
+                conn.request("GET", path, headers=headers)
+                conn.getresponse().read()
+                n += 1
+            except (OSError, http.client.HTTPException):
+                conn.close()
+                conn = http.client.HTTPConnection(HOST, port, timeout=30)
+        conn.close()
+        counts.append(n)
+
+    threads = [threading.Thread(target=loop) for _ in range(connections)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    queue.put(sum(counts))
 
 
 class Harness:

@@ -35,7 +35,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import HOST, Harness, free_port, print_figures  # noqa: E402
+from harness import HOST, Harness, closed_loop, free_port, print_figures  # noqa: E402
 
 TEAM_KEY = "CG-bench-isolation-team-key"
 FAST = "/api/v3/simple/price?ids=bitcoin&vs_currencies=usd"
@@ -46,38 +46,15 @@ STUCK = 64
 UPSTREAM_TIMEOUT = 10.0
 
 
-def _closed_loop(port: int, key: str, seconds: float, connections: int, queue) -> None:
-    """Calls to the fast endpoint as fast as answers come, on keep-alive connections."""
-    until = time.monotonic() + seconds
-    counts = []
-
-    def loop():
-        conn, n = http.client.HTTPConnection(HOST, port, timeout=30), 0
-        while time.monotonic() < until:
-            try:
-                conn.request("GET", FAST, headers={"x-cg-pro-api-key": key})
-                conn.getresponse().read()
-                n += 1
-            except (OSError, http.client.HTTPException):
-                conn.close()
-                conn = http.client.HTTPConnection(HOST, port, timeout=30)
-        counts.append(n)
-
-    threads = [threading.Thread(target=loop) for _ in range(connections)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    queue.put(sum(counts) / seconds)
-
-
 def fast_rate(port: int, key: str, seconds: float) -> float:
     queue = multiprocessing.Queue()
-    client = multiprocessing.Process(target=_closed_loop, args=(port, key, seconds, 8, queue))
+    headers = {"x-cg-pro-api-key": key}
+    args = (port, FAST, headers, seconds, 8, queue)
+    client = multiprocessing.Process(target=closed_loop, args=args)
     client.start()
-    rate = queue.get()
+    calls = queue.get()
     client.join()
-    return rate
+    return calls / seconds
 
 
 def console_p99(port: int, seconds: float) -> tuple[float, int]:
