@@ -1,6 +1,7 @@
 """A refused call: its CoinGecko-shaped answer, its row in the ledger, its limit headers."""
 
 from usage.metering import ledger
+from usage.metering.completions import record_or_defer
 from usage.proxy.errors import refusal
 
 
@@ -21,6 +22,10 @@ def refuse(call: ledger.CallRecord, outcome: str, admission=None, *, message=Non
     call.status = response.status_code
     call.outcome = outcome
     call.bytes = len(response.content)
-    ledger.record(call, admission)
+    if admission is not None and admission.call_id is not None:
+        # Forwarded already (a 502 or 504): like an answer, never hidden by a 503.
+        record_or_defer(call, admission)
+    else:
+        ledger.record(call, admission)
     limit_headers(response, admission.minute if admission else None)
     return response
