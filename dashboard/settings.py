@@ -124,6 +124,13 @@ REDIS_PREFIX = env_str("REDIS_PREFIX", "tollgate") or "tollgate"
 REDIS_TIMEOUT = env_float("REDIS_TIMEOUT", 0.25, minimum=0.01, maximum=10)
 REDIS_RETRY_INTERVAL = env_float("REDIS_RETRY_INTERVAL", 10.0, minimum=0.1, maximum=3600)
 
+# The response cache (off until staff turn it on): how long past its time-to-live a copy
+# may still answer when the upstream fails, and the size of the embedded store (without
+# Redis), a file beside the database.
+CACHE_STALE_SECONDS = env_int("CACHE_STALE_SECONDS", 300, minimum=0, maximum=86_400)
+CACHE_MAX_MB = env_int("CACHE_MAX_MB", 256, minimum=1, maximum=65_536)
+CACHE_FILE = DATA_DIR / "response-cache.sqlite3"
+
 # Alert emails. With no EMAIL_HOST they go to the console log (the sender's output).
 EMAIL_HOST = env_str("EMAIL_HOST")
 EMAIL_BACKEND = (

@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import collections
 import dataclasses
+import gzip
 import hmac
 import json
 import math
@@ -369,6 +370,10 @@ class Switches:
     # A slow endpoint: requests whose path starts with slow_path wait slow_delay seconds.
     slow_path: str = ""
     slow_delay: float = 0.0
+    # As CoinGecko: a gzipped 200 for a client that accepts gzip (off: always identity).
+    gzip: bool = False
+    # A Cache-Control header on every API answer ("" sends none), e.g. "no-store".
+    cache_control: str = ""
 
 
 SWITCH_NAMES = tuple(f.name for f in dataclasses.fields(Switches))
@@ -431,6 +436,14 @@ def _coerce(name, value):
         if delay < 0:
             raise ValueError("slow_delay must not be negative")
         return delay
+    if name == "gzip":
+        if not isinstance(value, bool):
+            raise ValueError("gzip must be true or false")
+        return value
+    if name == "cache_control":
+        if not isinstance(value, str) or "\n" in value or "\r" in value:
+            raise ValueError("cache_control must be a header value such as no-store")
+        return value
     if name == "fail_next":
         if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
             raise ValueError("fail_next must be a list of statuses")
@@ -561,6 +574,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _reply(self, status: int, body: bytes, extra: bytes = b"") -> None:
         close = b"Connection: close\r\n" if self.close_connection else b""
+        if self.path.startswith(API_ROOT + "/"):
+            switches = self.server.state.switches
+            if switches.cache_control:
+                extra += b"Cache-Control: %s\r\n" % switches.cache_control.encode()
+            accepts = self.headers.get("Accept-Encoding", "").lower()
+            if switches.gzip and status == 200 and "gzip" in accepts:
+                body = gzip.compress(body, mtime=0)
+                extra += b"Content-Encoding: gzip\r\nVary: Accept-Encoding\r\n"
         head = b"%s%sContent-Length: %d\r\n%s%s\r\n" % (
             _status_line(status),
             _JSON_TYPE,

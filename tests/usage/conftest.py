@@ -7,6 +7,8 @@ import pytest
 
 from devtools.simulator import SimulatedUpstream
 from tests.support import TEAM_KEY
+from usage.cache import serve as cache_serve
+from usage.cache import stores as cache_stores
 from usage.metering import completions
 from usage.metering.limiters import get_limiter
 from usage.models import Plan
@@ -38,6 +40,16 @@ def _fresh_limiter(settings):
 
 
 @pytest.fixture(autouse=True)
+def _fresh_cache(settings, tmp_path, _fresh_limiter):
+    """Each test its own response cache: a file of its own, or its own Redis prefix."""
+    settings.CACHE_FILE = tmp_path / "response-cache.sqlite3"
+    cache_stores.reset()
+    cache_serve.outage.until = 0.0
+    yield
+    cache_stores.reset()
+
+
+@pytest.fixture(autouse=True)
 def _no_completion_left_behind():
     """A completion deferred by one test (the database failing) must not be written into
     the next one's database: wait for the background writer to finish."""
@@ -65,6 +77,7 @@ def api(client, owner_key, upstream, plan):
 
     class Api:
         key, raw = owner_key
+        simulator = upstream
 
         def get(self, path, *, raw_key=None, via="header", **params):
             raw_key = self.raw if raw_key is None else raw_key

@@ -17,6 +17,8 @@ class PlanLimits:
     monthly_credits: int
     rate_limit: int
     overage: bool
+    cache_enabled: bool = False
+    cache_ttls: str = ""  # staff's own times-to-live (usage.cache.policy)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,8 +37,8 @@ def effective(own: int | None, plan_value: int) -> int:
 # The plan's row, with the active key of that digest beside it when there is one. Plain
 # SQL: building the ORM query cost more than everything the database does for a call.
 PLAN_AND_KEY = (
-    "SELECT p.name, p.monthly_credits, p.rate_limit, p.overage, "
-    "k.id, k.rate_limit, k.monthly_credits, u.is_active FROM usage_plan p "
+    "SELECT p.name, p.monthly_credits, p.rate_limit, p.overage, p.cache_enabled, "
+    "p.cache_ttls, k.id, k.rate_limit, k.monthly_credits, u.is_active FROM usage_plan p "
     "LEFT JOIN keys_apikey k ON k.digest = %s AND k.deleted_at IS NULL "
     "LEFT JOIN auth_user u ON u.id = k.owner_id WHERE p.id = 1"
 )
@@ -54,6 +56,6 @@ def authenticate(raw_key: str) -> tuple[KeyLimits | None, PlanLimits]:
 
         Plan.load()  # a fresh database: create the default plan, then read it as usual
         row = db.fetch_one(PLAN_AND_KEY, [digest])
-    plan = PlanLimits(row[0], row[1], row[2], bool(row[3]))
-    key = KeyLimits(row[4], row[5], row[6], bool(row[7])) if row[4] is not None else None
+    plan = PlanLimits(row[0], row[1], row[2], bool(row[3]), bool(row[4]), row[5])
+    key = KeyLimits(row[6], row[7], row[8], bool(row[9])) if row[6] is not None else None
     return key, plan

@@ -62,20 +62,27 @@ def _minute_only(minute: MinuteDecision) -> Admission:
 
 
 def admit(
-    *, key: KeyLimits, plan: PlanLimits, now: datetime, call: "CallRecord | None" = None
+    *,
+    key: KeyLimits,
+    plan: PlanLimits,
+    now: datetime,
+    call: "CallRecord | None" = None,
+    plan_window: bool = True,
 ) -> Admission:
     """Decide whether ``key`` may make ``call`` now, reserving what it will use.
 
     Without ``call`` (ping, /key, answered here) the call counts against the rate limit
     but reserves no credit. With it, an admitted call's row is written "in flight" in the
     same transaction as its credit, so no credit is ever reserved without a row.
+    Without ``plan_window`` (an answer from the cache, which never reaches the upstream)
+    only the key's own minute window counts it.
     """
     charge = call is not None
     limiter = limiter_for_call()  # fixed for this call, even if Redis goes away meanwhile
     limits = {
         "key_ref": key.pk,
         "key_limit": effective(key.rate_limit, plan.rate_limit),
-        "plan_ref": PLAN_REF,
+        "plan_ref": PLAN_REF if plan_window else None,
         "plan_limit": plan.rate_limit,
         "now": now,
     }
@@ -154,7 +161,9 @@ def record(call: CallRecord, admission: Admission | None = None) -> int | None:
     if call.key_id is None:
         _record_keyless(call)
         return None
-    success = 200 <= call.status < 300
+    # A stale copy served for a failed upstream call is 200 for the client, not a 2xx
+    # from the upstream: only an "ok" outcome spends the credit.
+    success = call.outcome == Outcome.OK
     credit = bool(admission and admission.credit)
     charged = 1 if credit and success else 0
     overage = bool(admission and admission.overage and success)

@@ -21,6 +21,10 @@ class Outcome(models.TextChoices):
     # Forwarded, answer not yet recorded; a row left so after a crash is settled abandoned.
     IN_FLIGHT = "in_flight", "in flight"
     ABANDONED = "abandoned", "abandoned (cut off in flight; credit kept)"
+    # Answered by the response cache, at no credit (usage/cache).
+    CACHED = "cached", "answered from cache"
+    COALESCED = "coalesced", "shared another call's answer"
+    STALE = "stale", "stale copy (upstream failed)"
 
 
 class Bucket(models.TextChoices):
@@ -29,6 +33,7 @@ class Bucket(models.TextChoices):
     OK = "ok", "successful"
     ERRORS = "errors", "errors"
     REFUSED = "refused", "refused"
+    SAVED = "saved", "answered from cache"
 
 
 BUCKETS = {
@@ -41,6 +46,9 @@ BUCKETS = {
     Outcome.TOO_LARGE: Bucket.ERRORS,
     Outcome.IN_FLIGHT: Bucket.ERRORS,  # never counted: counters move when a call ends
     Outcome.ABANDONED: Bucket.ERRORS,
+    Outcome.CACHED: Bucket.SAVED,
+    Outcome.COALESCED: Bucket.SAVED,
+    Outcome.STALE: Bucket.SAVED,
     Outcome.RATE_LIMITED: Bucket.REFUSED,
     Outcome.CREDITS_EXHAUSTED: Bucket.REFUSED,
     Outcome.INVALID_KEY: Bucket.REFUSED,

@@ -48,6 +48,18 @@ class Plan(models.Model):
         blank=True,
         help_text="Optional: the same alerts as a JSON POST (Slack-compatible).",
     )
+    cache_enabled = models.BooleanField(
+        "response cache",
+        default=False,
+        help_text="On: repeated identical calls are answered from a shared cache at no "
+        "credit, for each endpoint's time-to-live.",
+    )
+    cache_ttls = models.TextField(
+        "cache times-to-live",
+        blank=True,
+        default="",
+        help_text='Staff\'s own seconds per endpoint over the defaults, as JSON: {"/global": 300}.',
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -4,11 +4,15 @@ Every change goes through ``plan_update``, from the settings page, the admin and
 ``setplan`` alike, so each one leaves a ``PlanChange`` row saying who changed what.
 """
 
+import json
+
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator, validate_email
 from django.db import transaction
 
+from usage.cache import policy
 from usage.models import Plan, PlanChange
+from usage.proxy.endpoints import endpoint_name
 
 # Percent of the monthly credits. Above 100 only overage calls could reach it, which the
 # 100 % alert already announces.
@@ -67,6 +71,38 @@ def webhook_clean(value: str) -> str:
     return value
 
 
+def cache_ttls_parse(value: str, current: str = "") -> str:
+    """``"/simple/price=10, /global=0"`` over ``current`` (the stored JSON) → the new JSON.
+
+    Endpoints are named as in the usage report (``/coins/{id}``; ``/coins/bitcoin`` means
+    the same); 0 turns caching off for one; a value equal to the default drops staff's own.
+    """
+    table = dict(policy.overrides(current))
+    for part in str(value).replace("\n", ",").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        endpoint, sep, seconds = part.partition("=")
+        endpoint = endpoint.strip()
+        if not sep or not endpoint.startswith("/"):
+            raise ValidationError(f"“{part}” is not ENDPOINT=SECONDS, e.g. /simple/price=20.")
+        seconds = seconds.strip()
+        try:
+            number = int(seconds)
+        except ValueError:
+            raise ValidationError(f"“{seconds}” is not a whole number of seconds.") from None
+        if not 0 <= number <= policy.TTL_MAX:
+            raise ValidationError(f"{number} is out of range: 0 to {policy.TTL_MAX} seconds.")
+        name = endpoint_name(endpoint)
+        if name in ("/ping", "/key"):
+            raise ValidationError(f"{name} is answered by Tollgate itself and never cached.")
+        if number == policy.ttl_for(name, ""):  # the default: nothing of staff's own
+            table.pop(name, None)
+        else:
+            table[name] = number
+    return json.dumps(dict(sorted(table.items())), separators=(",", ":")) if table else ""
+
+
 def _shown(field: str, value) -> str:
     if isinstance(value, bool):
         return "on" if value else "off"
@@ -85,11 +121,14 @@ def plan_update(
     thresholds: str | list | None = None,
     recipients: str | list | None = None,
     webhook_url: str | None = None,
+    cache_enabled: bool | None = None,
+    cache_ttls: str | None = None,
 ) -> Plan:
     """Change the fields given (None leaves a field as it is), validate, record each change.
 
     ``actor`` is the user making the change; ``source`` names it when there is none
-    (``"setplan"``). Raises ValidationError keyed by field; nothing is saved then.
+    (``"setplan"``). ``cache_ttls`` is ``ENDPOINT=SECONDS,...`` over the stored times.
+    Raises ValidationError keyed by field; nothing is saved then.
     """
     changes, errors = _parsed(
         name=name,
@@ -100,11 +139,17 @@ def plan_update(
         thresholds=thresholds,
         recipients=recipients,
         webhook_url=webhook_url,
+        cache_enabled=cache_enabled,
     )
     with transaction.atomic():
         # The row lock makes two admins' concurrent edits record "from" values truthfully.
         Plan.load()
         plan = Plan.objects.select_for_update().get(pk=1)
+        if cache_ttls is not None:
+            try:
+                changes["cache_ttls"] = cache_ttls_parse(cache_ttls, plan.cache_ttls)
+            except ValidationError as exc:
+                errors["cache_ttls"] = exc.messages
         before = {field: getattr(plan, field) for field in changes}
         for field, value in changes.items():
             setattr(plan, field, value)

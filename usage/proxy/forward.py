@@ -5,6 +5,7 @@ larger ones stream through in chunks and their byte count is added when the stre
 """
 
 import logging
+from dataclasses import dataclass, field
 
 from django.db import DatabaseError
 from django.http import HttpResponse, StreamingHttpResponse
@@ -22,31 +23,70 @@ BUFFER_LIMIT = 1024 * 1024
 CHUNK = 64 * 1024
 
 
+@dataclass(slots=True)
+class Exchange:
+    """What one upstream call gave: a failure's outcome, or an answer with its first MiB."""
+
+    failure: str | None = None  # Outcome.UPSTREAM_TIMEOUT or UPSTREAM_UNREACHABLE
+    answer: object = None  # urllib3's response, the rest of a large body not yet read
+    chunks: list = field(default_factory=list)
+    finished: bool = True  # the whole body is in ``chunks``
+    headers: list = field(default_factory=list)  # the upstream's, as passed on
+
+    @property
+    def body(self) -> bytes:
+        return b"".join(self.chunks)
+
+
 def forward(request, call: ledger.CallRecord, admission, upstream_path: str):
     """GET ``upstream_path`` (a HEAD is sent as a GET; the caller drops the body)."""
     db.release_pooled_connection()  # not held while the upstream takes its time
+    sent = exchange(call, upstream_path, upstream.request_headers(request.META))
+    return complete(request, call, admission, sent)
+
+
+def exchange(call: ledger.CallRecord, upstream_path: str, headers: dict) -> Exchange:
+    """Call the upstream and read up to BUFFER_LIMIT of its answer; fills in ``call``."""
     started = windows.monotonic()
     try:
-        answer = upstream.send(
-            path=upstream_path,
-            query=call.query,
-            headers=upstream.request_headers(request.META),
-        )
+        answer = upstream.send(path=upstream_path, query=call.query, headers=headers)
         chunks, size, finished = _read_some(answer)
     except ReadTimeoutError:
-        return refuse(call, Outcome.UPSTREAM_TIMEOUT, admission)
+        return Exchange(failure=Outcome.UPSTREAM_TIMEOUT)
     except (HTTPError, OSError) as exc:
         # Connection refused, DNS, TLS, connect timeout, a connection cut mid-answer.
         logger.warning("proxy: upstream unreachable: %s", type(exc).__name__)
-        return refuse(call, Outcome.UPSTREAM_UNREACHABLE, admission)
+        return Exchange(failure=Outcome.UPSTREAM_UNREACHABLE)
     call.latency_ms = (windows.monotonic() - started) * 1000
     call.status = answer.status
     call.outcome = Outcome.OK if 200 <= answer.status < 300 else Outcome.UPSTREAM_ERROR
     call.bytes = size
+    return Exchange(
+        answer=answer,
+        chunks=chunks,
+        finished=finished,
+        headers=upstream.response_headers(answer),
+    )
+
+
+def discard(sent: Exchange) -> None:
+    """Let go of an answer nobody will be given."""
+    if sent.answer is None:
+        return
+    if sent.finished:
+        sent.answer.release_conn()
+    else:
+        sent.answer.close()
+
+
+def complete(request, call: ledger.CallRecord, admission, sent: Exchange):
+    """Record the call, then build the client's answer from what the upstream gave."""
+    if sent.failure is not None:
+        return refuse(call, sent.failure, admission)
+    answer, chunks = sent.answer, sent.chunks
     # The upstream has answered: the client gets its answer even if the database fails now.
     call_id = record_or_defer(call, admission)
-    headers = upstream.response_headers(answer)
-    if finished:
+    if sent.finished:
         answer.release_conn()  # read to the end: the connection goes back to the pool
         response = HttpResponse(b"".join(chunks), status=answer.status)
     elif request.method == "HEAD":
@@ -63,7 +103,7 @@ def forward(request, call: ledger.CallRecord, admission, upstream_path: str):
             response["Content-Length"] = declared
     if "Content-Type" not in answer.headers:
         del response["Content-Type"]
-    for name, value in headers:
+    for name, value in sent.headers:
         response[name] = value
     return response
 

@@ -21,10 +21,13 @@ import logging
 
 from django.db import DatabaseError
 
+from usage.cache import policy
+from usage.cache import serve as cache
 from usage.metering import ledger, windows
 from usage.metering.access import authenticate
 from usage.models import Outcome
 from usage.proxy import local
+from usage.proxy.endpoints import endpoint_name
 from usage.proxy.errors import (
     DATABASE_UNAVAILABLE,
     INACTIVE_OWNER,
@@ -108,6 +111,15 @@ def proxy(request, path: str):
 
     endpoint = path.rstrip("/")
     is_local = endpoint in local.ENDPOINTS
+    if plan.cache_enabled and not is_local:
+        ttl = policy.ttl_for(endpoint_name(call.path), plan.cache_ttls)
+        if ttl > 0:
+            response = cache.serve(
+                request, call, key=key, plan=plan, now=now, upstream_path=upstream_path, ttl=ttl
+            )
+            if request.method == "HEAD" and not response.streaming:
+                without_body(response)
+            return response
     admission = ledger.admit(key=key, plan=plan, now=now, call=None if is_local else call)
     if admission.outcome is not None:
         return refuse(call, admission.outcome, admission)

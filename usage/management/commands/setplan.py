@@ -1,8 +1,9 @@
-"""Set the team's plan from a script: name, credits, rate limit, overage and alerts."""
+"""Set the team's plan from a script: name, credits, rate limit, overage, alerts, cache."""
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from usage.cache.policy import ttl_table
 from usage.plan.services import plan_update
 
 
@@ -36,6 +37,12 @@ class Command(BaseCommand):
             "(an empty string removes them all)",
         )
         parser.add_argument("--webhook", help="webhook URL for alerts (an empty string removes it)")
+        parser.add_argument("--cache", type=_on_off, help="the response cache: on or off")
+        parser.add_argument(
+            "--cache-ttl",
+            help="cache times-to-live, ENDPOINT=SECONDS[,...], e.g. /simple/price=20,/global=0 "
+            "(0: not cached; the default's value: back to the default)",
+        )
 
     def handle(
         self,
@@ -48,6 +55,8 @@ class Command(BaseCommand):
         thresholds,
         recipients,
         webhook,
+        cache,
+        cache_ttl,
         **options,
     ):
         try:
@@ -61,6 +70,8 @@ class Command(BaseCommand):
                 thresholds=thresholds,
                 recipients=recipients,
                 webhook_url=webhook,
+                cache_enabled=cache,
+                cache_ttls=cache_ttl,
             )
         except ValidationError as exc:
             raise CommandError(
@@ -75,3 +86,5 @@ class Command(BaseCommand):
             f"to the staff{''.join(', ' + r for r in plan.recipient_list)}, "
             f"webhook {plan.webhook_url or 'none'}"
         )
+        ttls = ", ".join(f"{e} {s} s" for e, s, _ in ttl_table(plan.cache_ttls))
+        self.stdout.write(f"response cache {'on' if plan.cache_enabled else 'off'}: {ttls}")

@@ -32,6 +32,8 @@ class DatabaseLimiter:
         if row is None:
             return decision(False, key_limit, plan_limit, key_limit, 0, now)
         key_calls = row[0]
+        if plan_ref is None:  # the key's window only
+            return decision(True, key_limit, plan_limit, key_calls, 0, now)
         db.run(cur, self.UPSERT, [plan_ref, minute, plan_limit])
         plan_row = cur.fetchone()
         if plan_row is None:

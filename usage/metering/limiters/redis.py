@@ -23,6 +23,16 @@ p = redis.call('INCR', KEYS[2])
 redis.call('EXPIRE', KEYS[2], ARGV[3])
 return {1, k, p}
 """
+    # The key's window alone (an answer from the cache). KEYS: key window. ARGV: limit, keep.
+    KEY_ONLY = """
+local k = tonumber(redis.call('GET', KEYS[1]) or '0')
+if k >= tonumber(ARGV[1]) then
+  return {0, k}
+end
+k = redis.call('INCR', KEYS[1])
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return {1, k}
+"""
     in_transaction = False
 
     def __init__(self, url: str, prefix: str = "tollgate", timeout: float = 0.25):
@@ -39,13 +49,21 @@ return {1, k, p}
             retry=Retry(NoBackoff(), 0),
         )
         self.script = self.client.register_script(self.SCRIPT)
+        self.key_only = self.client.register_script(self.KEY_ONLY)
         self.prefix = prefix
 
     def _key(self, ref: int, minute: int) -> str:
         return f"{self.prefix}:rpm:{ref}:{minute}"
 
-    def admit(self, *, key_ref: int, key_limit: int, plan_ref: int, plan_limit: int, now: datetime):
+    def admit(
+        self, *, key_ref: int, key_limit: int, plan_ref: int | None, plan_limit: int, now: datetime
+    ):
         minute = windows.minute_index(now)
+        if plan_ref is None:
+            admitted, key_calls = self.key_only(
+                keys=[self._key(key_ref, minute)], args=[key_limit, 180]
+            )
+            return decision(bool(admitted), key_limit, plan_limit, key_calls, 0, now)
         # Kept two minutes past its window, so a slow clock on one worker cannot reopen it.
         admitted, key_calls, plan_calls = self.script(
             keys=[self._key(key_ref, minute), self._key(plan_ref, minute)],
