@@ -113,6 +113,7 @@ class _Question:
             leader = store.lead(self.cache_key, token, seconds=lead_for)
             if leader == token:
                 return self.fetch(token=token, store=store)
+            db.release_pooled_connection()  # waiting needs no database connection
             result = _wait(store, self.cache_key, leader, deadline)
             if result is None:
                 if time.monotonic() >= deadline:
@@ -144,10 +145,13 @@ class _Question:
         return response
 
     def shared_failure(self, outcome: str, store):
-        """The leader's timeout or unreachable upstream, or a stale copy if there is one."""
-        stale = _stale_copy(store, self.cache_key)
-        if stale is not None:
-            return self.answer(stale, Outcome.STALE, "stale")
+        """The leader's timeout or unreachable upstream, or a copy if there is one (a
+        fresh one: another leader's answer landed as this caller gave up waiting)."""
+        copy = _stale_copy(store, self.cache_key)
+        if copy is not None:
+            if copy.fresh(time.time()):
+                return self.answer(copy, Outcome.CACHED, "hit")
+            return self.answer(copy, Outcome.STALE, "stale")
         admission = ledger.admit(key=self.key, plan=self.plan, now=self.now, plan_window=False)
         if admission.outcome is not None:
             return refuse(self.call, admission.outcome, admission)
@@ -245,7 +249,7 @@ def _wait(store, cache_key: str, token: str, deadline: float) -> Entry | None:
             return None
         time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
         pause = min(pause * 2, POLL_MAX)
-    return None
+    return store.poll(cache_key, token)[0]  # one last look: it may have landed meanwhile
 
 
 def _response(entry: Entry, label: str) -> HttpResponse:
