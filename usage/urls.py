@@ -14,4 +14,6 @@ urlpatterns = [
     path("settings/alerts/", plan_views.alerts_save, name="settings-alerts"),
     path("settings/alerts/toggle/", plan_views.alerts_toggle, name="settings-alerts-toggle"),
     path("settings/overage/", plan_views.overage_toggle, name="settings-overage"),
+    path("settings/cache/", plan_views.cache_toggle, name="settings-cache"),
+    path("settings/cache/ttls/", plan_views.cache_ttls_save, name="settings-cache-ttls"),
 ]

@@ -59,3 +59,33 @@ class ToggleForm(forms.Form):
     @property
     def is_on(self) -> bool:
         return self.cleaned_data["value"] == "on"
+
+
+class CacheTimesForm:
+    """The cache's time-to-live table as posted: ``ttl:<endpoint>`` fields and one new row.
+
+    Not a Django form: its fields are the table's rows. ``spec`` is what ``plan_update``
+    takes (``ENDPOINT=SECONDS,...``); its own parser reports what is wrong.
+    """
+
+    def __init__(self, data):
+        self.data = data
+        self.errors_list: list[str] = []
+        self.spec = ""
+
+    def is_valid(self) -> bool:
+        parts = []
+        for name, value in self.data.items():
+            if name.startswith("ttl:"):
+                parts.append(f"{name[4:]}={value.strip()}")
+        endpoint = self.data.get("new_endpoint", "").strip()
+        seconds = self.data.get("new_seconds", "").strip()
+        if endpoint or seconds:
+            if not (endpoint and seconds):
+                self.errors_list.append("Give the new endpoint and its seconds, or neither.")
+            else:
+                parts.append(f"{endpoint}={seconds}")
+        if any("," in part for part in parts):
+            self.errors_list.append("An endpoint has no commas in it.")
+        self.spec = ",".join(parts)
+        return not self.errors_list

@@ -1,4 +1,4 @@
-"""The console's settings page: the plan, call consumption alerts and overage.
+"""The console's settings page: the plan, call consumption alerts, overage, the cache.
 
 Staff change them; members see the same page read-only, and any change they post is
 refused with 403. Every form posts plainly (JavaScript off: a redirect back to the page,
@@ -8,16 +8,18 @@ change history swapped out of band).
 
 from functools import wraps
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from usage.cache import policy
 from usage.metering import windows
 from usage.models import Alert, AlertDelivery, Plan, PlanChange
 from usage.plan import services
-from usage.plan.forms import AlertsForm, PlanForm, ToggleForm
+from usage.plan.forms import AlertsForm, CacheTimesForm, PlanForm, ToggleForm
 
 HISTORY_ROWS = 30
 SECTIONS = {
@@ -25,6 +27,8 @@ SECTIONS = {
     "alerts": "usage/_settings_alerts.html",
     "overage": "usage/_settings_overage.html",
     "overage_confirm": "usage/_settings_overage_confirm.html",
+    "cache": "usage/_settings_cache.html",
+    "cache_confirm": "usage/_settings_cache_confirm.html",
 }
 
 
@@ -66,6 +70,9 @@ def _context(plan: Plan, **overrides) -> dict:
         "changes": PlanChange.objects.select_related("user")[:HISTORY_ROWS],
         "month_alerts": Alert.objects.filter(month=month).order_by("scope", "threshold"),
         "pending_deliveries": AlertDelivery.objects.exclude(state=AlertDelivery.State.SENT).count(),
+        "ttl_rows": policy.ttl_table(plan.cache_ttls),
+        "onchain_row": policy.ONCHAIN_PREFIX + "…",
+        "stale_seconds": settings.CACHE_STALE_SECONDS,
     }
     context.update(overrides)
     return context
@@ -149,3 +156,37 @@ def overage_toggle(request):
     else:
         message = "Overage is off: calls past the monthly credits are refused."
     return _saved(request, "overage", message)
+
+
+@staff_required
+@require_http_methods(["GET", "POST"])
+def cache_toggle(request):
+    """GET: the confirmation step ("Turn On Response Cache?"); POST: the change itself."""
+    form = ToggleForm(request.POST or request.GET or None)
+    if not form.is_valid():
+        return _render_section(request, "cache", Plan.load(), toggle_error="Choose on or off.")
+    if request.method == "GET":
+        return _render_section(request, "cache_confirm", Plan.load(), cache_confirm_on=form.is_on)
+    services.plan_update(actor=request.user, cache_enabled=form.is_on)
+    if form.is_on:
+        message = "The response cache is on: repeated calls are answered at no credit."
+    else:
+        message = "The response cache is off: every call goes to CoinGecko."
+    return _saved(request, "cache", message)
+
+
+@staff_required
+@require_POST
+def cache_ttls_save(request):
+    form = CacheTimesForm(request.POST)
+    refill = {
+        "new_endpoint": request.POST.get("new_endpoint", ""),
+        "new_seconds": request.POST.get("new_seconds", ""),
+    }
+    if not form.is_valid():
+        return _render_section(request, "cache", Plan.load(), ttl_errors=form.errors_list, **refill)
+    try:
+        services.plan_update(actor=request.user, cache_ttls=form.spec)
+    except ValidationError as exc:
+        return _render_section(request, "cache", Plan.load(), ttl_errors=exc.messages, **refill)
+    return _saved(request, "cache", "Saved the cache times.")
