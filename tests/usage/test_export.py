@@ -25,6 +25,7 @@ DAILY_HEADER = [
     "overage calls",
     "errors",
     "rate limited",
+    "cached",
 ]
 CALLS_HEADER = [
     "time",
@@ -95,10 +96,17 @@ class TestDailySummary:
         bot, alerts = november
         assert download(owner_client, **NOVEMBER) == [
             DAILY_HEADER,
-            ["2026-11-03", "alerts", alerts.prefix, "2", "0", "1", "0", "1"],
-            ["2026-11-03", "pricing bot", bot.prefix, "3", "2", "0", "1", "0"],
-            ["2026-11-05", "pricing bot", bot.prefix, "1", "1", "0", "0", "0"],
+            ["2026-11-03", "alerts", alerts.prefix, "2", "0", "1", "0", "1", "0"],
+            ["2026-11-03", "pricing bot", bot.prefix, "3", "2", "0", "1", "0", "0"],
+            ["2026-11-05", "pricing bot", bot.prefix, "1", "1", "0", "0", "0", "0"],
         ]
+
+    def test_it_counts_the_answers_from_the_cache_apart(self, owner_client, november):
+        bot, _ = november
+        for outcome in (Outcome.CACHED, Outcome.COALESCED, Outcome.STALE):
+            record_call(bot, utc(2026, 11, 5, 9), outcome=outcome, credit=False)
+        rows = download(owner_client, keys=[bot.pk], **NOVEMBER)
+        assert rows[-1] == ["2026-11-05", "pricing bot", bot.prefix, "4", "1", "0", "0", "0", "3"]
 
     def test_it_reads_the_counters_not_the_call_log(self, owner_client, november):
         Call.objects.all().delete()  # the log gone, the counters still there

@@ -195,3 +195,32 @@ class TestAccess:
     @pytest.mark.parametrize("name", ["usage:report", "usage:live", "usage:history"])
     def test_pages_are_read_only(self, owner_client, name):
         assert owner_client.post(reverse(name)).status_code == 405
+
+
+class TestCacheSavings:
+    def test_the_report_shows_what_the_cache_answered_for_the_team_and_each_key(
+        self, owner_client, owner_key, plan, clock
+    ):
+        key = owner_key[0]
+        record_call(key, NOW)
+        for outcome in ("cached", "cached", "coalesced"):
+            record_call(key, NOW, outcome=outcome, credit=False)
+        body = owner_client.get(reverse("usage:report")).content.decode()
+        assert "Answered from the response cache this month: <strong>3</strong> of 4" in body
+        assert "(75 %)" in body
+        row = body.split(f'data-key-id="{key.pk}"')[1].split("</tr>")[0]
+        assert 'data-col="calls">1<' in row  # one credit used...
+        assert 'data-col="requests">4<' in row  # ...for four requests
+        assert 'data-col="saved">3 ' in row
+        assert "3 from cache" in body  # in the chart's day
+
+    def test_history_shows_the_cached_share_per_endpoint_and_day(
+        self, owner_client, owner_key, plan, clock
+    ):
+        key = owner_key[0]
+        record_call(key, NOW)
+        record_call(key, NOW, outcome="cached", credit=False)
+        body = owner_client.get(reverse("usage:history"), {"timeframe": "24h"}).content.decode()
+        assert "50 % from cache" in body
+        day = body.split('data-day="2026-11-26"')[1].split("</tr>")[0]
+        assert 'data-col="saved">1<' in day

@@ -1,7 +1,8 @@
 """A server-rendered SVG bar chart of calls per day: no chart library, no CDN.
 
-Each day is one stacked bar: successful calls, errors, refusals (rate limits, credits,
-bad keys), so a bad day is visible at a glance. The template draws the rectangles.
+Each day is one stacked bar: successful calls, answers from the cache, errors, refusals
+(rate limits, credits, bad keys), so a bad day is visible at a glance. The template
+draws the rectangles.
 """
 
 from dataclasses import dataclass
@@ -10,7 +11,12 @@ WIDTH = 720
 HEIGHT = 160
 TOP = 10
 BOTTOM = 20  # room for the day labels
-SERIES = (("ok", "Successful"), ("errors", "Errors"), ("refused", "Refused"))
+SERIES = (
+    ("ok", "Successful"),
+    ("saved", "From cache"),
+    ("errors", "Errors"),
+    ("refused", "Refused"),
+)
 
 
 @dataclass
@@ -61,7 +67,8 @@ def day_bars(days) -> dict:
                 width=round(slot * 0.8, 2),
                 label=day.day.strftime("%d"),
                 title=f"{day.day.isoformat()}: {day.calls} calls ({day.ok} successful, "
-                f"{day.errors} errors, {day.refused} refused)",
+                + (f"{day.saved} from cache, " if day.saved else "")
+                + f"{day.errors} errors, {day.refused} refused)",
                 segments=segments,
                 show_label=i % every == 0,
             )

@@ -39,6 +39,7 @@ DAILY_HEADER = [
     "overage calls",
     "errors",
     "rate limited",
+    "cached",
 ]
 CALLS_HEADER = [
     "time",
@@ -138,8 +139,8 @@ def daily_csv(*, keys: list, period: Period) -> Iterator[str]:
             if written >= ROWS_PER_CHUNK:
                 yield out.take()
                 written = 0
-        # calls, credits, overage calls, errors, rate limited
-        row = totals.setdefault(key_ref, [0, 0, 0, 0, 0])
+        # calls, credits, overage calls, errors, rate limited, answered from the cache
+        row = totals.setdefault(key_ref, [0, 0, 0, 0, 0, 0])
         row[0] += calls
         row[1] += credits
         row[2] += overage
@@ -147,6 +148,8 @@ def daily_csv(*, keys: list, period: Period) -> Iterator[str]:
             row[3] += calls
         elif outcome == Outcome.RATE_LIMITED:
             row[4] += calls
+        elif BUCKETS[outcome] == Bucket.SAVED:
+            row[5] += calls
     flush()
     if text := out.take():
         yield text

@@ -22,6 +22,7 @@ class DayTotals:
     credits: int = 0
     overage_calls: int = 0
     ok: int = 0
+    saved: int = 0  # answered from the response cache, at no credit
     errors: int = 0
     rate_limited: int = 0
     refused: int = 0  # every refusal, rate limits included
@@ -34,6 +35,8 @@ def _add(totals: DayTotals, outcome: str, calls: int, credits: int, overage: int
     bucket = BUCKETS[outcome]
     if bucket == Bucket.OK:
         totals.ok += calls
+    elif bucket == Bucket.SAVED:
+        totals.saved += calls
     elif bucket == Bucket.ERRORS:
         totals.errors += calls
     else:
@@ -59,6 +62,17 @@ BY_ENDPOINT_AND_OUTCOME_DAYS = (
     "SELECT endpoint, outcome, SUM(calls), SUM(credits), SUM(overage_calls) "
     "FROM usage_dayusage WHERE zone = %s AND day >= %s AND day <= %s AND key_ref IN ({refs}) "
     "GROUP BY endpoint, outcome"
+)
+
+
+BY_KEY_AND_OUTCOME_HOURS = (
+    "SELECT key_ref, outcome, SUM(calls) FROM usage_hourusage "
+    "WHERE hour >= %s AND hour < %s AND key_ref IN ({refs}) GROUP BY key_ref, outcome"
+)
+BY_KEY_AND_OUTCOME_DAYS = (
+    "SELECT key_ref, outcome, SUM(calls) FROM usage_dayusage "
+    "WHERE zone = %s AND day >= %s AND day <= %s AND key_ref IN ({refs}) "
+    "GROUP BY key_ref, outcome"
 )
 
 
@@ -153,15 +167,36 @@ def usage_breakdowns(*, key_refs: list[int], period, now: datetime | None = None
         for endpoint, outcome, calls, credits, overage in rows:
             for field, value in (("endpoint", endpoint), ("outcome", outcome)):
                 row = tables[field].setdefault(
-                    value, {field: value, "calls": 0, "credits": 0, "overage_calls": 0}
+                    value, {field: value, "calls": 0, "credits": 0, "overage_calls": 0, "saved": 0}
                 )
                 row["calls"] += int(calls)
+                if BUCKETS[outcome] == Bucket.SAVED:
+                    row["saved"] += int(calls)
                 row["credits"] += int(credits)
                 row["overage_calls"] += int(overage)
     return {
         field: sorted(rows.values(), key=lambda row: (-row["calls"], row[field]))
         for field, rows in tables.items()
     }
+
+
+def requests_by_key(*, key_refs: list[int], period, now: datetime) -> dict[int, tuple[int, int]]:
+    """Per key ref over ``period``: (requests of every outcome, requests the cache answered)."""
+    found: dict[int, list[int]] = {}
+    if key_refs:
+        rows = _counter_rows(
+            BY_KEY_AND_OUTCOME_DAYS,
+            BY_KEY_AND_OUTCOME_HOURS,
+            key_refs=key_refs,
+            period=period,
+            now=now,
+        )
+        for key_ref, outcome, calls in rows:
+            counts = found.setdefault(int(key_ref), [0, 0])
+            counts[0] += int(calls)
+            if BUCKETS[outcome] == Bucket.SAVED:
+                counts[1] += int(calls)
+    return {ref: (requests, saved) for ref, (requests, saved) in found.items()}
 
 
 @dataclass
@@ -172,6 +207,12 @@ class KeyReport:
     remaining: int
     rate_limit: int
     monthly_credits: int
+    requests: int = 0  # this month, every outcome (refusals and cache answers included)
+    saved: int = 0  # of those, answered from the cache at no credit
+
+    @property
+    def saved_share(self) -> float:
+        return self.saved / self.requests if self.requests else 0.0
 
 
 def month_report(*, keys, plan, now: datetime) -> tuple[KeyReport, list[KeyReport]]:

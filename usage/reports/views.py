@@ -20,6 +20,7 @@ from usage.reports.periods import period_for_timeframe
 from usage.reports.selectors import (
     keyless_this_month,
     month_report,
+    requests_by_key,
     team_refs,
     usage_breakdowns,
     usage_by_day,
@@ -35,6 +36,11 @@ def report(request):
     plan_row, key_rows = month_report(keys=keys, plan=plan, now=now)
     month = period_for_timeframe("this_month", now)
     days = usage_by_day(key_refs=team_refs(), period=month, now=now)
+    plan_row.requests = sum(day.calls for day in days)
+    plan_row.saved = sum(day.saved for day in days)
+    requests = requests_by_key(key_refs=[row.key.pk for row in key_rows], period=month, now=now)
+    for row in key_rows:
+        row.requests, row.saved = requests.get(row.key.pk, (0, 0))
     context = {
         "plan": plan,
         "plan_row": plan_row,
@@ -92,7 +98,16 @@ def history(request):
 
 
 def _sum_days(days) -> dict:
-    fields = ("calls", "credits", "overage_calls", "ok", "errors", "rate_limited", "refused")
+    fields = (
+        "calls",
+        "credits",
+        "overage_calls",
+        "ok",
+        "saved",
+        "errors",
+        "rate_limited",
+        "refused",
+    )
     return {field: sum(getattr(day, field) for day in days) for field in fields}
 
 
