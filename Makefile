@@ -54,7 +54,12 @@ bench: install staticfiles/staticfiles.json
 demo: migrate staticfiles/staticfiles.json
 	exec $(BIN)/python bench/demo.py
 
-.PHONY: bench-report bench-faults bench-isolation
+.PHONY: bench-report bench-faults bench-isolation bench-cache
+
+# The response cache under a dashboard-like load: upstream calls, credits, the saved
+# share, calls per question per TTL; hits against uncached calls. DURATION=60, CLIENTS=64.
+bench-cache: install staticfiles/staticfiles.json
+	$(BIN)/python bench/cache.py
 
 # Slow clients and a slow upstream against make run's settings: console p99, the fast
 # endpoint's rate, 504s at UPSTREAM_TIMEOUT, memory. DURATION=60 seconds of slow clients.
