@@ -143,6 +143,8 @@ class CacheBench(Harness):
             PORT=str(self.port),
             UPSTREAM_URL=f"http://{HOST}:{self.sim_port}/api/v3",
             UPSTREAM_API_KEY=TEAM_KEY,
+            # A Redis key space of this run's own: no copy left by an earlier run answers.
+            REDIS_PREFIX=f"tollgate-bench-cache-{os.getpid()}-{time.time():.0f}",
         )
         self.rows: list[tuple[str, str, str]] = []
 
@@ -159,7 +161,22 @@ class CacheBench(Harness):
         )
         self.manage("setplan", "--cache", "on")
 
+    def ledger(self) -> tuple[int, int, int]:
+        """(credits used by the plan, calls answered from the cache, usage rows)."""
+        return tuple(
+            int(figure)
+            for figure in self.shell(
+                "from django.db.models import Sum\n"
+                "from usage.models import Call, MonthUsage, BUCKETS, Bucket\n"
+                "used = MonthUsage.objects.filter(key_ref=0).aggregate(s=Sum('credits_used'))\n"
+                "saved = sum(1 for o in Call.objects.values_list('outcome', flat=True) "
+                "if BUCKETS[o] == Bucket.SAVED)\n"
+                "print('=', used['s'] or 0, saved, Call.objects.count())"
+            ).split()
+        )
+
     def workload(self) -> None:
+        before = self.ledger()  # a PostgreSQL database may hold earlier runs' calls
         self.sim("POST", "/__sim/reset")
         self.sim("POST", "/__sim/config", {"delay": UPSTREAM_DELAY})
         print(f"1. {self.clients} clients polling 30 questions for {self.duration:g} s", flush=True)
@@ -171,21 +188,14 @@ class CacheBench(Harness):
         load.join()
         upstream = self.sim("GET", "/__sim/stats")["count"]
         requests = self.sim("GET", "/__sim/requests")
-        credits, saved, rows = self.shell(
-            "from django.db.models import Sum\n"
-            "from usage.models import Call, MonthUsage, BUCKETS, Bucket\n"
-            "credits = MonthUsage.objects.filter(key_ref=0).aggregate(s=Sum('credits_used'))['s']\n"
-            "saved = sum(1 for o in Call.objects.values_list('outcome', flat=True) "
-            "if BUCKETS[o] == Bucket.SAVED)\n"
-            "print('=', credits or 0, saved, Call.objects.count())"
-        ).split()
+        credits, saved, rows = (a - b for a, b in zip(self.ledger(), before, strict=True))
         worst, which = most_in_one_ttl(requests)
-        share = int(saved) / max(int(rows), 1) * 100
+        share = saved / max(rows, 1) * 100
         self.rows += [
             ("client calls", f"{calls:,} ({failed} not 200)", "(reference)"),
             ("upstream calls", f"{upstream:,}", "(reference)"),
-            ("credits spent", f"{int(credits):,}", "= upstream 2xx answers"),
-            ("usage rows", f"{int(rows):,}", f"= client calls ({calls:,})"),
+            ("credits spent", f"{credits:,}", "= upstream 2xx answers"),
+            ("usage rows", f"{rows:,}", f"= client calls ({calls:,})"),
             ("saved share", f"{share:.1f} %", "(reference)"),
             ("most upstream calls, one question, one TTL", f"{worst} ({which[8:40]})", "<= 1"),
         ]
