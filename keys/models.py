@@ -1,9 +1,15 @@
+from datetime import timedelta
+
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from usage.metering import windows
+
+# How long before its expiry a key is flagged in the console and its owner emailed.
+EXPIRY_NOTICE = timedelta(days=7)
 # Per-key limits are stored in PositiveIntegerField; keep user input well inside it.
 LIMIT_MAX = 2_000_000_000
 
@@ -40,6 +46,29 @@ class ApiKey(models.Model):
         validators=[MinValueValidator(1), MaxValueValidator(LIMIT_MAX)],
         help_text="Blank means the plan's own credits.",
     )
+    expires_at = models.DateTimeField(
+        "expires",
+        null=True,
+        blank=True,
+        help_text="Calls are refused from this moment on (UTC). Blank: never.",
+    )
+    allowed_ips = models.TextField(
+        "allowed addresses",
+        blank=True,
+        help_text="Client addresses and networks (CIDR) allowed to call, comma-separated. "
+        "Blank: any address.",
+    )
+    # A rolled key's old value: it keeps authenticating until previous_valid_until.
+    previous_digest = models.CharField(
+        max_length=64, null=True, blank=True, unique=True, editable=False
+    )
+    previous_prefix = models.CharField(max_length=16, blank=True, editable=False)
+    previous_valid_until = models.DateTimeField(null=True, blank=True, editable=False)
+    rolled_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # The expiry notice (usage.alerts.expiry): the expiry it went out for, and the claim of
+    # the sender sending it (a lease, as for alert deliveries).
+    expiry_notice_for = models.DateTimeField(null=True, blank=True, editable=False)
+    expiry_notice_claimed_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
     deleted_at = models.DateTimeField(null=True, blank=True, editable=False)
@@ -72,4 +101,29 @@ class ApiKey(models.Model):
 
     @property
     def status(self) -> str:
-        return "Active" if self.is_active else "Deleted"
+        if not self.is_active:
+            return "Deleted"
+        return "Expired" if self.is_expired else "Active"
+
+    # Read against Tollgate's clock (the proxy's), so tests that move it move these too.
+    @property
+    def is_expired(self) -> bool:
+        return self.expires_at is not None and self.expires_at <= windows.utc_now()
+
+    @property
+    def expires_soon(self) -> bool:
+        """Expiring within EXPIRY_NOTICE (7 days), not yet expired."""
+        if self.expires_at is None or self.is_expired:
+            return False
+        return self.expires_at <= windows.utc_now() + EXPIRY_NOTICE
+
+    @property
+    def previous_works(self) -> bool:
+        """Whether the value this key had before its last roll still authenticates."""
+        return (
+            self.previous_valid_until is not None and self.previous_valid_until > windows.utc_now()
+        )
+
+    @property
+    def previous_masked(self) -> str:
+        return f"{self.previous_prefix}…" if self.previous_prefix else ""

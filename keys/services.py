@@ -7,6 +7,7 @@ A key's own limits are the team's budget, not its owner's: only staff set them
 """
 
 import unicodedata
+from datetime import datetime, timedelta
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
@@ -14,7 +15,19 @@ from django.utils import timezone
 
 from keys import crypto
 from keys.models import ApiKey
+from keys.networks import allowlist_clean
 from keys.selectors import key_label_taken
+from usage.metering import windows
+
+# How long a rolled key's old value keeps working: the choices of the console, the admin
+# and ``rollapikey --grace``.
+GRACE_PERIODS = {
+    "0": timedelta(0),
+    "1h": timedelta(hours=1),
+    "24h": timedelta(hours=24),
+    "7d": timedelta(days=7),
+}
+PAST_EXPIRY = "Choose a moment in the future: the key would expire at once."
 
 DUPLICATE_LABEL = "You already have an active key with this label."
 
@@ -43,25 +56,49 @@ def _save_checked(key: ApiKey, **save_kwargs) -> None:
         raise ValidationError({"label": DUPLICATE_LABEL}) from None
 
 
+def _clean_access(
+    *, expires_at: datetime | None, allowed_ips: str, was: datetime | None = None
+) -> tuple[datetime | None, str]:
+    """An expiry (in the future, unless it is the one the key already has) and the
+    canonical allowlist, or ValidationError by field."""
+    errors = {}
+    if expires_at is not None and expires_at != was and expires_at <= windows.utc_now():
+        errors["expires_at"] = PAST_EXPIRY
+    try:
+        allowed_ips = allowlist_clean(allowed_ips)
+    except ValidationError as exc:
+        errors["allowed_ips"] = exc.messages
+    if errors:
+        raise ValidationError(errors)
+    return expires_at, allowed_ips
+
+
 def key_create(
     *,
     owner,
     label: str,
     rate_limit: int | None = None,
     monthly_credits: int | None = None,
+    expires_at: datetime | None = None,
+    allowed_ips: str = "",
 ) -> tuple[ApiKey, str]:
     """Create a key for ``owner`` and return it with its raw value.
 
-    The raw value exists only in the return value: show it once, then let it go.
+    The raw value exists only in the return value: show it once, then let it go. An
+    expiry must lie in the future; the allowlist is stored in its canonical form.
     """
+    label = label_clean(label)
+    expires_at, allowed_ips = _clean_access(expires_at=expires_at, allowed_ips=allowed_ips)
     raw = crypto.generate_key()
     key = ApiKey(
         owner=owner,
-        label=label_clean(label),
+        label=label,
         prefix=crypto.display_prefix(raw),
         digest=crypto.digest(raw),
         rate_limit=rate_limit,
         monthly_credits=monthly_credits,
+        expires_at=expires_at,
+        allowed_ips=allowed_ips,
     )
     _save_checked(key)
     return key, raw
@@ -112,6 +149,50 @@ def key_update(
     key.monthly_credits = monthly_credits
     _save_checked(key, update_fields=["label", "rate_limit", "monthly_credits"])
     return key
+
+
+def key_set_access(*, key: ApiKey, expires_at: datetime | None, allowed_ips: str) -> ApiKey:
+    """Set when a key expires (None: never) and the client addresses it may call from
+    (blank: any). The key's owner and staff may; a new expiry must lie in the future, an
+    expiry already passed may stay as it is. Nothing changes when either is refused.
+    """
+    _check_active(key)
+    key.expires_at, key.allowed_ips = _clean_access(
+        expires_at=expires_at, allowed_ips=allowed_ips, was=key.expires_at
+    )
+    _save_checked(key, update_fields=["expires_at", "allowed_ips"])
+    return key
+
+
+def key_roll(*, key: ApiKey, grace: timedelta) -> tuple[ApiKey, str]:
+    """Give ``key`` a new raw value and return it (shown once, like a new key's).
+
+    The same row keeps its label, owner, limits, expiry, allowlist and history, so usage
+    before and after the roll reads as one key's. The old value keeps authenticating for
+    ``grace`` (0: it stops now). A value rolled away earlier and still in its grace stops
+    at once: only the current value and the one before it ever work.
+    """
+    if grace < timedelta(0):
+        raise ValidationError("The grace period cannot be negative.")
+    raw = crypto.generate_key()
+    now = windows.utc_now()
+    with transaction.atomic():
+        # The row locked (PostgreSQL) so two rolls at once cannot both keep "the old value".
+        locked = ApiKey.objects.select_for_update().filter(pk=key.pk).first()
+        if locked is None or not locked.is_active:
+            raise ValidationError("A deleted key cannot be rolled.")
+        changed = {
+            "previous_digest": locked.digest,
+            "previous_prefix": locked.prefix,
+            "previous_valid_until": now + grace,
+            "rolled_at": now,
+            "digest": crypto.digest(raw),
+            "prefix": crypto.display_prefix(raw),
+        }
+        ApiKey.objects.filter(pk=key.pk).update(**changed)
+    for name, value in changed.items():
+        setattr(key, name, value)
+    return key, raw
 
 
 def key_delete(*, key: ApiKey) -> bool:

@@ -27,9 +27,12 @@ def free_port() -> int:
 
 def authenticated(raw_key: str):
     """The id of the key ``raw_key`` authenticates as (the proxy's rule), or None: an
-    active key whose owner is active."""
+    active key whose owner is active, not expired, not a value rolled away (the address
+    allowlist aside: it depends on who calls)."""
     key, _plan = authenticate(raw_key)
-    return key.pk if key is not None and key.owner_active else None
+    if key is None or not key.owner_active or key.expired or key.rolled_away:
+        return None
+    return key.pk
 
 
 def record_call(

@@ -13,6 +13,10 @@ class Outcome(models.TextChoices):
     CREDITS_EXHAUSTED = "credits_exhausted", "credits exhausted"
     INVALID_KEY = "invalid_key", "invalid key"
     MISSING_KEY = "missing_key", "missing key"
+    # A known key refused for its own settings (keys/): past its expiry, or called from an
+    # address outside its allowlist.
+    KEY_EXPIRED = "key_expired", "key expired"
+    ADDRESS_REFUSED = "address_refused", "address not allowed"
     BAD_REQUEST = "bad_request", "bad request"
     UPSTREAM_UNREACHABLE = "upstream_unreachable", "upstream unreachable"
     UPSTREAM_TIMEOUT = "upstream_timeout", "upstream timeout"
@@ -53,6 +57,8 @@ BUCKETS = {
     Outcome.CREDITS_EXHAUSTED: Bucket.REFUSED,
     Outcome.INVALID_KEY: Bucket.REFUSED,
     Outcome.MISSING_KEY: Bucket.REFUSED,
+    Outcome.KEY_EXPIRED: Bucket.REFUSED,
+    Outcome.ADDRESS_REFUSED: Bucket.REFUSED,
 }
 
 

@@ -24,6 +24,18 @@ ERRORS = {
         10001,
         "Invalid API Key. The key is unknown or was deleted: create one in the Tollgate console.",
     ),
+    Outcome.KEY_EXPIRED: (
+        401,
+        10001,
+        "API Key Expired. This Tollgate key has passed its expiry date: ask its owner or a "
+        "Tollgate admin for a new key or a later expiry date.",
+    ),
+    Outcome.ADDRESS_REFUSED: (
+        403,
+        403,
+        "Forbidden. This Tollgate key may not be used from your address: its address "
+        "allowlist does not include it.",
+    ),
     Outcome.RATE_LIMITED: (
         429,
         429,
@@ -68,6 +80,10 @@ def error_response(status: int, code: int, message: str) -> HttpResponse:
 
 INACTIVE_OWNER = (
     "Invalid API Key. Its owner's Tollgate account is deactivated: ask a Tollgate admin."
+)
+ROLLED_AWAY = (
+    "Invalid API Key. This key was rolled and its grace period is over: use the new key "
+    "its owner was given."
 )
 ALLOWED_METHODS = "GET, HEAD"
 

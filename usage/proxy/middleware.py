@@ -7,7 +7,8 @@ Database round trips of a forwarded call (DB limiter; with Redis, steps 3-4 are 
 script outside the transaction; on PostgreSQL, pipeline mode sends unread statements with
 the next read, see usage.metering.db):
 
-  1. SELECT the plan, the key by digest and its owner (unique indexes)  - access.authenticate
+  1. SELECT the plan, the key by either digest and its owner (unique indexes)
+                                                                          - access.authenticate
   2. BEGIN; 3-4. minute windows of key and plan; 5-6. monthly credit of key and plan;
      7. the call's row, in flight; COMMIT                                 - ledger.admit
   8. BEGIN; 9. the row completed; 10. hour counter; 11. key's last used; COMMIT
@@ -21,6 +22,7 @@ import logging
 
 from django.db import DatabaseError
 
+from keys.networks import address_allowed
 from usage.cache import policy
 from usage.cache import serve as cache
 from usage.metering import ledger, windows
@@ -32,6 +34,7 @@ from usage.proxy.errors import (
     DATABASE_UNAVAILABLE,
     INACTIVE_OWNER,
     INTERNAL_ERROR,
+    ROLLED_AWAY,
     error_response,
 )
 from usage.proxy.forward import forward, without_body
@@ -92,12 +95,21 @@ def proxy(request, path: str):
     )
     if not raw_key:
         return refuse(call, Outcome.MISSING_KEY)
-    key, plan = authenticate(raw_key)
+    key, plan = authenticate(raw_key, now)
     if key is None:
         return refuse(call, Outcome.INVALID_KEY)
     call.key_id = key.pk
     if not key.owner_active:
         return refuse(call, Outcome.INVALID_KEY, message=INACTIVE_OWNER)
+    if key.rolled_away:
+        return refuse(call, Outcome.INVALID_KEY, message=ROLLED_AWAY)
+    if key.expired:
+        return refuse(call, Outcome.KEY_EXPIRED)
+    # Parsed once per distinct list (keys.networks), so a key with a list costs a few
+    # address comparisons per call; REMOTE_ADDR is the socket's, or the trusted front
+    # proxy's client as dashboard's TRUSTED_PROXIES handling sets it.
+    if key.allowed_ips and not address_allowed(call.address, key.allowed_ips):
+        return refuse(call, Outcome.ADDRESS_REFUSED)
     # The CoinGecko API is read-only and takes no body: nothing else reaches it, so no
     # method (TRACE echoes headers, the team key among them) or body can be abused.
     if _body_length(meta) > MAX_BODY:
