@@ -6,8 +6,11 @@ from django.template.response import TemplateResponse
 from django.utils.cache import add_never_cache_headers
 
 from keys import services
+from keys.forms import GRACE_CHOICES
 from keys.models import ApiKey
+from keys.networks import allowlist_clean
 from keys.selectors import key_label_taken
+from usage.metering import windows
 
 
 class StatusFilter(admin.SimpleListFilter):
@@ -28,7 +31,20 @@ class StatusFilter(admin.SimpleListFilter):
 class ApiKeyAdminForm(forms.ModelForm):
     class Meta:
         model = ApiKey
-        fields = ["owner", "label", "rate_limit", "monthly_credits"]
+        fields = ["owner", "label", "rate_limit", "monthly_credits", "expires_at", "allowed_ips"]
+        widgets = {"allowed_ips": forms.TextInput(attrs={"size": 60})}
+
+    def clean_expires_at(self):
+        value = self.cleaned_data["expires_at"]
+        if value is not None and value != self.instance.expires_at and value <= windows.utc_now():
+            raise ValidationError(services.PAST_EXPIRY)
+        return value
+
+    def clean_allowed_ips(self):
+        try:
+            return allowlist_clean(self.cleaned_data["allowed_ips"])
+        except ValidationError as exc:
+            raise ValidationError(exc.messages) from None
 
     def clean_label(self):
         try:
@@ -59,6 +75,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
         "masked",
         "owner",
         "owner_active",
+        "expires_at",
         "created_at",
         "last_used_at",
         "status",
@@ -70,29 +87,42 @@ class ApiKeyAdmin(admin.ModelAdmin):
     ]
     search_fields = ["label", "prefix", "owner__username"]
     list_select_related = ["owner"]
-    readonly_fields = ["masked", "created_at", "last_used_at", "deleted_at"]
-    actions = ["delete_selected_keys"]
+    readonly_fields = [
+        "masked",
+        "old_key",
+        "rolled_at",
+        "created_at",
+        "last_used_at",
+        "deleted_at",
+    ]
+    actions = ["roll_selected_keys", "delete_selected_keys"]
+    EDITABLE = ["label", "rate_limit", "monthly_credits", "expires_at", "allowed_ips"]
 
     def get_fields(self, request, obj=None):
         if obj is None:
-            return ["owner", "label", "rate_limit", "monthly_credits"]
+            return ["owner", *self.EDITABLE]
         return [
             "owner",
             "label",
             "masked",
-            "rate_limit",
-            "monthly_credits",
+            *self.EDITABLE[1:],
             *self.readonly_fields[1:],
         ]
 
     def get_readonly_fields(self, request, obj=None):
         if obj is not None:
             # A key belongs to its owner for life; a deleted key stays as it was.
-            extra = (
-                ["owner"] if obj.is_active else ["owner", "label", "rate_limit", "monthly_credits"]
-            )
+            extra = ["owner"] if obj.is_active else ["owner", *self.EDITABLE]
             return [*self.readonly_fields, *extra]
         return []
+
+    @admin.display(description="old key (before the last roll)")
+    def old_key(self, obj):
+        if not obj.previous_prefix:
+            return "-"
+        until = obj.previous_valid_until.strftime("%Y-%m-%d %H:%M:%S UTC")
+        state = "works until" if obj.previous_works else "stopped at"
+        return f"{obj.previous_masked} {state} {until}"
 
     # A deactivated owner's keys are refused by the proxy (401): say so beside the key.
     @admin.display(description="owner active", boolean=True, ordering="owner__is_active")
@@ -115,11 +145,41 @@ class ApiKeyAdmin(admin.ModelAdmin):
             request, f"Deleted {count} key(s). They can no longer be used.", messages.SUCCESS
         )
 
+    @admin.action(description="Roll selected keys (new values, shown once)", permissions=["change"])
+    def roll_selected_keys(self, request, queryset):
+        """A confirmation page with the grace period, then the new values, shown once."""
+        keys = list(queryset.filter(deleted_at__isnull=True).select_related("owner"))
+        grace = request.POST.get("grace")
+        if not keys:
+            self.message_user(request, "Only active keys can be rolled.", messages.WARNING)
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "keys": keys,
+            "grace_choices": GRACE_CHOICES,
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            "title": "Roll API keys",
+        }
+        if grace not in services.GRACE_PERIODS:
+            return TemplateResponse(request, "admin/keys/apikey/roll_confirm.html", context)
+        rolled = []
+        with transaction.atomic():
+            for key in keys:
+                rolled.append(services.key_roll(key=key, grace=services.GRACE_PERIODS[grace]))
+        context.update(rolled=rolled, title="API keys rolled")
+        response = TemplateResponse(request, "admin/keys/apikey/rolled.html", context)
+        add_never_cache_headers(response)
+        return response
+
     def save_model(self, request, obj, form, change):
         data = form.cleaned_data
         if change:
             with transaction.atomic():
                 services.key_rename(key=obj, label=data["label"])
+                services.key_set_access(
+                    key=obj, expires_at=data["expires_at"], allowed_ips=data["allowed_ips"]
+                )
                 services.key_set_limits(
                     key=obj,
                     by=request.user,
@@ -133,6 +193,8 @@ class ApiKeyAdmin(admin.ModelAdmin):
             label=data["label"],
             rate_limit=data["rate_limit"],
             monthly_credits=data["monthly_credits"],
+            expires_at=data["expires_at"],
+            allowed_ips=data["allowed_ips"],
         )
         # The admin goes on with ``obj``: make it the row the service created.
         for field in ApiKey._meta.concrete_fields:

@@ -1,4 +1,4 @@
-"""The console's "API Keys" page: list, add, edit and delete one's own keys.
+"""The console's "API Keys" page: list, add, edit, roll and delete one's own keys.
 
 Each view serves both a full page (plain form posts, JavaScript off) and, for htmx, the
 fragment that goes into the page's panel with the refreshed key table swapped out of band.
@@ -13,7 +13,13 @@ from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_GET, require_http_methods
 
 from keys import selectors, services
-from keys.forms import KeyCreateForm, KeyEditForm, StaffKeyEditForm
+from keys.forms import KeyCreateForm, KeyEditForm, KeyRollForm, StaffKeyEditForm
+from keys.services import GRACE_PERIODS
+
+
+def _table_context(user) -> dict:
+    keys = list(selectors.keys_visible_to(user))
+    return {"keys": keys, "expiring": [key for key in keys if key.expires_soon]}
 
 
 def _render_panel(request, fragment: str, context: dict, *, refresh_table: bool = False):
@@ -25,9 +31,18 @@ def _render_panel(request, fragment: str, context: dict, *, refresh_table: bool 
     if request.htmx:
         if refresh_table:
             context["refresh_table"] = True
-            context["keys"] = selectors.keys_visible_to(request.user)
+            context.update(_table_context(request.user))
         return render(request, "keys/_panel.html", context)
     return render(request, "keys/page.html", context)
+
+
+def _raw_key_shown(request, fragment: str, key, raw_key: str):
+    response = _render_panel(
+        request, fragment, {"key": key, "raw_key": raw_key}, refresh_table=True
+    )
+    # The responses that carry a raw key must not be kept by any cache.
+    add_never_cache_headers(response)
+    return response
 
 
 def _done(request, message: str):
@@ -41,7 +56,7 @@ def _done(request, message: str):
 @login_required
 @require_GET
 def key_list(request):
-    return render(request, "keys/key_list.html", {"keys": selectors.keys_visible_to(request.user)})
+    return render(request, "keys/key_list.html", _table_context(request.user))
 
 
 @login_required
@@ -50,16 +65,16 @@ def key_create(request):
     form = KeyCreateForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            key, raw_key = services.key_create(owner=request.user, label=form.cleaned_data["label"])
+            key, raw_key = services.key_create(
+                owner=request.user,
+                label=form.cleaned_data["label"],
+                expires_at=form.cleaned_data["expires_at"],
+                allowed_ips=form.cleaned_data["allowed_ips"],
+            )
         except ValidationError as exc:
             form.add_error(None, exc)
         else:
-            response = _render_panel(
-                request, "keys/_created.html", {"key": key, "raw_key": raw_key}, refresh_table=True
-            )
-            # The one response that carries a raw key must not be kept by any cache.
-            add_never_cache_headers(response)
-            return response
+            return _raw_key_shown(request, "keys/_created.html", key, raw_key)
     return _render_panel(request, "keys/_create_form.html", {"form": form})
 
 
@@ -71,16 +86,21 @@ def key_edit(request, pk: int):
     form_class = StaffKeyEditForm if request.user.is_staff else KeyEditForm
     initial = {
         "label": key.label,
+        "expires_at": key.expires_at,
+        "allowed_ips": key.allowed_ips,
         "rate_limit": key.rate_limit,
         "monthly_credits": key.monthly_credits,
     }
-    form = form_class(request.POST or None, initial=initial)
+    form = form_class(request.POST or None, initial=initial, current_expiry=key.expires_at)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            # One change: a refused label leaves the limits as they were.
+            # One change: a refused label or expiry leaves everything as it was.
             with transaction.atomic():
                 services.key_rename(key=key, label=data["label"])
+                services.key_set_access(
+                    key=key, expires_at=data["expires_at"], allowed_ips=data["allowed_ips"]
+                )
                 if "rate_limit" in data:
                     services.key_set_limits(
                         key=key,
@@ -93,6 +113,23 @@ def key_edit(request, pk: int):
         else:
             return _done(request, f"Saved “{key.label}”.")
     return _render_panel(request, "keys/_edit_form.html", {"form": form, "key": key})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def key_roll(request, pk: int):
+    key = selectors.key_get_for_user(user=request.user, pk=pk)
+    form = KeyRollForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            key, raw_key = services.key_roll(
+                key=key, grace=GRACE_PERIODS[form.cleaned_data["grace"]]
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            return _raw_key_shown(request, "keys/_rolled.html", key, raw_key)
+    return _render_panel(request, "keys/_roll_confirm.html", {"form": form, "key": key})
 
 
 @login_required

@@ -2,10 +2,13 @@
 address allowlist (IPv4 and IPv6 through the test client's REMOTE_ADDR; real sockets on
 loopback are in test_key_lifecycle_processes.py)."""
 
+import csv
+import io
 import json
 from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from keys.services import key_roll, key_set_access
 from usage.models import Call, HourUsage, KeylessCalls
@@ -50,6 +53,24 @@ class TestRoll:
         assert (
             sum(HourUsage.objects.filter(key_ref=api.key.pk).values_list("calls", flat=True)) == 3
         )
+
+    def test_the_report_and_the_csv_show_one_key_under_its_new_prefix(
+        self, owner_client, api, upstream, settings
+    ):
+        settings.TIME_ZONE = "UTC"
+        old = api.raw
+        get(owner_client, old)
+        key, new = key_roll(key=api.key, grace=timedelta(hours=1))
+        get(owner_client, old)
+        get(owner_client, new)
+        today = timezone.now().date().isoformat()
+        response = owner_client.get("/usage/export.csv", {"start": today, "end": today})
+        rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+        assert [row[1:4] for row in rows[1:]] == [["pricing bot", key.prefix, "3"]]
+        report = owner_client.get("/usage/").content.decode()
+        assert report.count("data-key-id=") == 1  # one row in the month's table
+        assert 'data-col="calls">3<' in report and key.prefix in report
+        assert key.previous_prefix not in report
 
     def test_a_roll_without_grace_stops_the_old_value_at_once(self, client, api, upstream, clock):
         old = api.raw

@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from keys.models import LIMIT_MAX
 from keys.services import key_create
+from keys.timeparse import expiry_argument
 
 
 def _limit(value: str) -> int:
@@ -25,8 +26,31 @@ class Command(BaseCommand):
         parser.add_argument(
             "--monthly-credits", type=_limit, default=None, help="monthly call credits"
         )
+        parser.add_argument(
+            "--expires",
+            type=expiry_argument,
+            default=None,
+            help="YYYY-MM-DD[THH:MM] in TIME_ZONE: calls are refused from then on "
+            "(a date alone: its midnight)",
+        )
+        parser.add_argument(
+            "--allow-ips",
+            default="",
+            help="comma-separated addresses and CIDR networks allowed to call, "
+            "e.g. 10.1.0.0/16,2001:db8::/32",
+        )
 
-    def handle(self, *args, owner, label, rate_limit, monthly_credits, **options):
+    def handle(
+        self,
+        *args,
+        owner,
+        label,
+        rate_limit,
+        monthly_credits,
+        expires,
+        allow_ips,
+        **options,
+    ):
         User = get_user_model()
         try:
             user = User.objects.get(**{User.USERNAME_FIELD: owner})
@@ -34,7 +58,12 @@ class Command(BaseCommand):
             raise CommandError(f"no user named {owner!r}") from None
         try:
             _key, raw_key = key_create(
-                owner=user, label=label, rate_limit=rate_limit, monthly_credits=monthly_credits
+                owner=user,
+                label=label,
+                rate_limit=rate_limit,
+                monthly_credits=monthly_credits,
+                expires_at=expires,
+                allowed_ips=allow_ips,
             )
         except ValidationError as exc:
             raise CommandError("; ".join(exc.messages)) from None
