@@ -27,6 +27,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 
 from usage.alerts.detection import alerts_detect
+from usage.alerts.expiry import expiry_notices_send
 from usage.metering import windows
 from usage.models import PLAN_REF, Alert, AlertDelivery
 
@@ -189,6 +190,9 @@ def deliveries_send(*, now: datetime | None = None, should_stop=lambda: False) -
 
 
 def alerts_run_once(*, now: datetime | None = None, should_stop=lambda: False) -> int:
-    """One pass of the sender: detect new crossings, then send what is due."""
+    """One pass of the sender: detect new crossings, send what is due, then the notices
+    of keys about to expire (usage.alerts.expiry). Returns how many emails and posts
+    went out."""
     alerts_detect(now=now)
-    return deliveries_send(now=now, should_stop=should_stop)
+    sent = deliveries_send(now=now, should_stop=should_stop)
+    return sent + expiry_notices_send(now=now, should_stop=should_stop)
