@@ -96,13 +96,19 @@ class TollgateServer:
         assert result.returncode == 0, result.stderr
         return result.stdout
 
-    def key(self, label: str, *, rate=None, credits=None) -> str:
-        args = ["createapikey", "--owner", "hammer", "--label", label]
+    def key(self, label: str, *extra: str, rate=None, credits=None) -> str:
+        """A new key of hammer's; ``extra``: more createapikey options (--allow-ips ...)."""
+        args = ["createapikey", "--owner", "hammer", "--label", label, *extra]
         if rate:
             args += ["--rate-limit", str(rate)]
         if credits:
             args += ["--monthly-credits", str(credits)]
         return self.manage(*args).strip()
+
+    @property
+    def host(self) -> str:
+        """The address it listens on, as a socket connects to it ("[::1]" -> "::1")."""
+        return self.env["HOST"].strip("[]")
 
     def start(self) -> None:
         self.log = open(self.tmp_path / "gunicorn.log", "wb")  # noqa: SIM115
@@ -123,7 +129,7 @@ class TollgateServer:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
-                if call(self.port, "/api/v3/ping", None) == 401:
+                if call(self.port, "/api/v3/ping", None, host=self.host) == 401:
                     return
             except OSError:
                 time.sleep(0.1)
@@ -154,8 +160,10 @@ class TollgateServer:
             self._admin_sql(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
 
 
-def call(port: int, path: str, raw_key: str | None, via: str = "header") -> int:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+def call(
+    port: int, path: str, raw_key: str | None, via: str = "header", host: str = "127.0.0.1"
+) -> int:
+    conn = http.client.HTTPConnection(host, port, timeout=30)
     try:
         headers = {}
         if raw_key and via == "header":
