@@ -50,7 +50,7 @@ class ApiKey(models.Model):
         "expires",
         null=True,
         blank=True,
-        help_text="Calls are refused from this moment on (UTC). Blank: never.",
+        help_text="Calls are refused from this moment on. Blank: never.",
     )
     allowed_ips = models.TextField(
         "allowed addresses",

@@ -18,7 +18,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='apikey',
             name='expires_at',
-            field=models.DateTimeField(blank=True, help_text='Calls are refused from this moment on (UTC). Blank: never.', null=True, verbose_name='expires'),
+            field=models.DateTimeField(blank=True, help_text='Calls are refused from this moment on. Blank: never.', null=True, verbose_name='expires'),
         ),
         migrations.AddField(
             model_name='apikey',

@@ -105,9 +105,9 @@ def proxy(request, path: str):
         return refuse(call, Outcome.INVALID_KEY, message=ROLLED_AWAY)
     if key.expired:
         return refuse(call, Outcome.KEY_EXPIRED)
-    # Parsed once per distinct list (keys.networks), so a key with a list costs a few
-    # address comparisons per call; REMOTE_ADDR is the socket's, or the trusted front
-    # proxy's client as dashboard's TRUSTED_PROXIES handling sets it.
+    # Parsed once per distinct list (keys.networks): a key with a list costs a few address
+    # comparisons per call. The address is REMOTE_ADDR: the socket's, or the client's as a
+    # front proxy listed in TRUSTED_PROXIES passes it, rewritten before this runs.
     if key.allowed_ips and not address_allowed(call.address, key.allowed_ips):
         return refuse(call, Outcome.ADDRESS_REFUSED)
     # The CoinGecko API is read-only and takes no body: nothing else reaches it, so no
