@@ -1,10 +1,13 @@
 """The expiry notice: one email to a key's owner 7 days before the key expires, sent by the
 alert sender over a real SMTP server on loopback, once."""
 
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from aiosmtpd.controller import Controller
+from django.db.models import F
 
 from keys.models import ApiKey
 from keys.services import key_create, key_delete, key_set_access
@@ -120,3 +123,43 @@ def test_a_notice_another_sender_holds_is_left_to_it_until_its_lease_ends(inbox,
     # That sender died mid-send: after its lease the notice goes out (README: may repeat).
     assert run(at + timedelta(minutes=10)) == 1
     assert run(at + timedelta(minutes=30)) == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_racing_senders_send_each_notice_once(owner, clock):
+    from django.core import mail
+    from django.db import OperationalError, connection
+
+    for n in range(6):
+        key_create(owner=owner, label=f"key {n}", expires_at=NOW + timedelta(days=3))
+    barrier = threading.Barrier(4)
+    errors = []
+
+    def sender():
+        try:
+            barrier.wait(timeout=10)
+            for _ in range(500):
+                try:
+                    expiry.expiry_notices_send(now=NOW)
+                    break
+                except OperationalError as exc:
+                    # pytest-django's shared in-memory SQLite fails a second writer at once
+                    # ("table is locked") where a file database would wait: try again.
+                    if connection.vendor != "sqlite" or "locked" not in str(exc):
+                        raise
+                    time.sleep(0.002)
+        except Exception as exc:  # surfaced below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=sender) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert errors == []
+    assert sorted(m.subject for m in mail.outbox) == sorted(
+        f"Tollgate: your API key “key {n}” expires on 2026-11-29 10:05 UTC" for n in range(6)
+    )
+    assert ApiKey.objects.filter(expiry_notice_for=F("expires_at")).count() == 6
