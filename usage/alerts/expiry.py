@@ -30,28 +30,31 @@ SENDING_LEASE = timedelta(minutes=10)  # as an alert delivery's: far above EMAIL
 RETRY = timedelta(minutes=5)  # after a failed send; the notice is a week early, no hurry
 
 
-def _due(now: datetime):
-    """Active keys of active owners with an address, expiring within the week, whose
-    current expiry has had no notice and no sender holds."""
-    return (
-        ApiKey.objects.active()
-        .filter(
-            expires_at__gt=now,
-            expires_at__lte=now + EXPIRY_NOTICE,
-            owner__is_active=True,
-        )
-        .exclude(owner__email="")
-        .exclude(expiry_notice_for=F("expires_at"))
-        .exclude(expiry_notice_claimed_at__gt=now - SENDING_LEASE)
+def _unclaimed(queryset, now: datetime):
+    """Keys whose current expiry has had no notice and that no sender holds."""
+    return queryset.exclude(expiry_notice_for=F("expires_at")).exclude(
+        expiry_notice_claimed_at__gt=now - SENDING_LEASE
     )
+
+
+def _due(now: datetime):
+    """Active keys of active owners with an address, expiring within the week, with no
+    notice for their current expiry and no sender holding one."""
+    keys = ApiKey.objects.active().filter(
+        expires_at__gt=now, expires_at__lte=now + EXPIRY_NOTICE, owner__is_active=True
+    )
+    return _unclaimed(keys.exclude(owner__email=""), now)
 
 
 def _claim(key: ApiKey, now: datetime) -> bool:
-    """True for exactly one of any racing senders, and only for the expiry read."""
-    return (
-        _due(now).filter(pk=key.pk, expires_at=key.expires_at).update(expiry_notice_claimed_at=now)
-        == 1
-    )
+    """True for exactly one of any racing senders, and only for the expiry read.
+
+    Conditions on the key's own row only: PostgreSQL re-checks those against the row a
+    racing sender just committed, but a join (the owner) would be run as a subquery on
+    the statement's snapshot, which still shows the key unclaimed, and both would send.
+    """
+    row = ApiKey.objects.filter(pk=key.pk, expires_at=key.expires_at, deleted_at__isnull=True)
+    return _unclaimed(row, now).update(expiry_notice_claimed_at=now) == 1
 
 
 def _send(key: ApiKey) -> None:
