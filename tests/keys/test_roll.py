@@ -74,6 +74,13 @@ class TestConsole:
         table = owner_client.get(reverse("keys:list")).content.decode()
         assert old[:11] not in table and authenticated(old) is None
 
+    def test_rolling_again_within_a_grace_says_the_oldest_key_stops(self, owner_client, owner_key):
+        key, first = owner_key
+        assert b"roll-ends-grace" not in owner_client.get(roll_url(key), **HTMX).content
+        key_roll(key=key, grace=timedelta(hours=1))
+        form = owner_client.get(roll_url(key), **HTMX).content.decode()
+        assert f"The key before it, <code>{first[:11]}…</code>" in form and "stops at once" in form
+
     def test_it_works_as_a_plain_form_post(self, owner_client, owner_key):
         key, old = owner_key
         page = owner_client.get(roll_url(key))
