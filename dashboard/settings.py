@@ -124,6 +124,11 @@ REDIS_PREFIX = env_str("REDIS_PREFIX", "tollgate") or "tollgate"
 REDIS_TIMEOUT = env_float("REDIS_TIMEOUT", 0.25, minimum=0.01, maximum=10)
 REDIS_RETRY_INTERVAL = env_float("REDIS_RETRY_INTERVAL", 10.0, minimum=0.1, maximum=3600)
 
+# Call rows older than this many days are deleted by prunecalls (the alert sender runs it
+# daily); 400 keeps a year and a month, to compare a month with the same month a year
+# before. 0 keeps every row. Counters are kept for ever.
+CALL_LOG_RETENTION_DAYS = env_int("CALL_LOG_RETENTION_DAYS", 400, minimum=0, maximum=36_500)
+
 # The response cache (off until staff turn it on): how long past its time-to-live a copy
 # may still answer when the upstream fails, and the size of the embedded store (without
 # Redis), a file beside the database.

@@ -16,6 +16,7 @@ left out as well.
 import csv
 import io
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 
 from django.db import connection
 from django.db.models import Sum
@@ -74,8 +75,11 @@ def key_names(keys: Iterable) -> dict[int, tuple[str, str]]:
     }
 
 
-def export_filename(period: Period, granularity: str) -> str:
+def export_filename(period: Period, granularity: str, horizon: datetime | None = None) -> str:
+    """The download's name; a per-call file that the retention cut short says since when."""
     suffix = "-calls" if granularity == CALL else ""
+    if granularity == CALL and horizon is not None and period.start < horizon:
+        suffix += f"-since-{horizon:%Y-%m-%d}"
     return f"tollgate-usage-{period.slug}{suffix}.csv"
 
 

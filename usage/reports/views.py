@@ -10,7 +10,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from keys.selectors import keys_visible_to
-from usage.metering import windows
+from usage.metering import retention, windows
 from usage.metering.limiters import calls_this_minute, redis_away
 from usage.models import PLAN_REF, Plan
 from usage.reports.charts import day_bars
@@ -92,9 +92,17 @@ def history(request):
             totals=_sum_days(days),
             breakdowns=usage_breakdowns(key_refs=refs, period=period, now=form.now),
             selected_keys=form.cleaned_data["selected_keys"],
+            log_horizon=_cut_short(period),
+            retention_days=settings.CALL_LOG_RETENTION_DAYS,
         )
     template = "usage/_history.html" if request.htmx else "usage/history.html"
     return render(request, template, context)
+
+
+def _cut_short(period):
+    """Since when the call log holds the period's calls, if the retention cut it short."""
+    horizon = retention.horizon()
+    return horizon if horizon is not None and period.start < horizon else None
 
 
 def _sum_days(days) -> dict:
@@ -125,4 +133,5 @@ def usage_export(request):
     chunks = stream_csv(
         keys=form.cleaned_data["selected_keys"], period=period, granularity=granularity
     )
-    return csv_response(chunks, filename=export_filename(period, granularity))
+    filename = export_filename(period, granularity, retention.horizon())
+    return csv_response(chunks, filename=filename)

@@ -1,4 +1,5 @@
-"""The alert sender: a loop that detects crossed thresholds and sends what is due.
+"""The alert sender: a loop that detects crossed thresholds and sends what is due, and
+prunes the call log once a day (CALL_LOG_RETENTION_DAYS, usage/metering/retention.py).
 
 ``make run`` starts it beside gunicorn (see dashboard/gunicorn_conf.py); in production
 run exactly one or several, under a process manager: racing senders are safe (see
@@ -13,6 +14,7 @@ from django.core.management.base import BaseCommand
 from django.db import DatabaseError, close_old_connections
 
 from usage.alerts.delivery import alerts_run_once
+from usage.metering import retention
 
 
 class Command(BaseCommand):
@@ -44,6 +46,7 @@ class Command(BaseCommand):
         parent = os.getppid()
         self.stdout.write(f"sendalerts: scanning every {interval:g}s (pid {os.getpid()})")
         self.stdout.flush()
+        retention.prune_daily(stop)
         while not stop.is_set():
             if exit_with_parent and os.getppid() != parent:
                 break
