@@ -135,11 +135,10 @@ class _Question:
     def answer(self, entry: Entry, outcome: str, label: str):
         """Answer from ``entry`` at no credit, counted in the key's minute window only."""
         call = self.call
-        admission = ledger.admit(key=self.key, plan=self.plan, now=self.now, plan_window=False)
+        call.status, call.outcome, call.bytes = entry.status, outcome, len(entry.body)
+        admission = ledger.record_free(key=self.key, plan=self.plan, now=self.now, call=call)
         if admission.outcome is not None:
             return refuse(call, admission.outcome, admission)
-        call.status, call.outcome, call.bytes = entry.status, outcome, len(entry.body)
-        ledger.record(call, admission)
         response = _response(entry, label)
         limit_headers(response, admission.minute)
         return response

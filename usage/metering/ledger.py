@@ -161,6 +161,38 @@ def record(call: CallRecord, admission: Admission | None = None) -> int | None:
     if call.key_id is None:
         _record_keyless(call)
         return None
+    with db.write() as cur:
+        return _write_record(cur, call, admission)
+
+
+def record_free(*, key: KeyLimits, plan: PlanLimits, now: datetime, call: CallRecord) -> Admission:
+    """A call answered at no credit (from the response cache): counted in the key's minute
+    window only, and its row written, in one transaction (with the Redis limiter, Redis
+    decides first). A call the window refuses is not recorded here: the caller refuses it.
+    """
+    limiter = limiter_for_call()
+    limits = {
+        "key_ref": key.pk,
+        "key_limit": effective(key.rate_limit, plan.rate_limit),
+        "plan_ref": None,
+        "plan_limit": plan.rate_limit,
+        "now": now,
+    }
+    if not limiter.in_transaction:
+        admission = _minute_only(limiter.admit(**limits))
+        if admission.outcome is None:
+            record(call, admission)
+        return admission
+    with db.write() as cur:
+        minute = limiter.admit(cur=cur, **limits)
+        if not minute.admitted:
+            return _minute_only(minute)
+        admission = Admission(None, minute)
+        _write_record(cur, call, admission)
+    return admission
+
+
+def _write_record(cur, call: CallRecord, admission: Admission | None) -> int:
     # A stale copy served for a failed upstream call is 200 for the client, not a 2xx
     # from the upstream: only an "ok" outcome spends the credit.
     success = call.outcome == Outcome.OK
@@ -171,32 +203,31 @@ def record(call: CallRecord, admission: Admission | None = None) -> int | None:
     at = db.datetime_param(call.at)
     hour = db.datetime_param(windows.hour_start(call.at))
     call_id = admission.call_id if admission else None
-    with db.write() as cur:
-        if call_id is None:
-            row = _call_row(call, call.outcome, credits=charged, overage=overage)
-            db.run(cur, INSERT_CALL, row)
-            call_id = cur.fetchone()[0]
-        else:
-            completion = [call.status, call.outcome, charged, overage, call.latency_ms]
-            db.run(cur, COMPLETE_CALL, [*completion, call.bytes, call_id])
-            if cur.fetchone() is None:
-                return call_id  # settled as abandoned while it was in flight
-        if credit and not success:
-            month = db.date_param(windows.month_start(call.at))
-            db.run(cur, RELEASE, [call.key_id, PLAN_REF, month])
-        if overage:
-            month = db.date_param(windows.month_start(call.at))
-            db.run(cur, ADD_MONTH, [call.key_id, month, 0, 1])
-            db.run(cur, ADD_MONTH, [PLAN_REF, month, 0, 1])
-        endpoint = endpoint_name(call.path)
-        db.run(
-            cur,
-            ADD_HOUR,
-            [key_ref, hour, endpoint, call.outcome, charged, int(overage), call.bytes],
-        )
-        if call.key_id is not None:
-            stale = db.datetime_param(call.at - TOUCH_EVERY)
-            db.run(cur, TOUCH_KEY, [at, call.key_id, stale])
+    if call_id is None:
+        row = _call_row(call, call.outcome, credits=charged, overage=overage)
+        db.run(cur, INSERT_CALL, row)
+        call_id = cur.fetchone()[0]
+    else:
+        completion = [call.status, call.outcome, charged, overage, call.latency_ms]
+        db.run(cur, COMPLETE_CALL, [*completion, call.bytes, call_id])
+        if cur.fetchone() is None:
+            return call_id  # settled as abandoned while it was in flight
+    if credit and not success:
+        month = db.date_param(windows.month_start(call.at))
+        db.run(cur, RELEASE, [call.key_id, PLAN_REF, month])
+    if overage:
+        month = db.date_param(windows.month_start(call.at))
+        db.run(cur, ADD_MONTH, [call.key_id, month, 0, 1])
+        db.run(cur, ADD_MONTH, [PLAN_REF, month, 0, 1])
+    endpoint = endpoint_name(call.path)
+    db.run(
+        cur,
+        ADD_HOUR,
+        [key_ref, hour, endpoint, call.outcome, charged, int(overage), call.bytes],
+    )
+    if call.key_id is not None:
+        stale = db.datetime_param(call.at - TOUCH_EVERY)
+        db.run(cur, TOUCH_KEY, [at, call.key_id, stale])
     return call_id
 
 
