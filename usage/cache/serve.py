@@ -162,6 +162,15 @@ class _Question:
 
     def fetch(self, *, token: str | None, store, fresh: bool = False):
         """Go upstream as an ordinary call; keep and share what comes back."""
+        try:
+            return self._fetch(token=token, store=store, fresh=fresh)
+        except BaseException:
+            # The database failed (or a bug): the waiters must not wait out their deadline
+            # for a result that will never come; each tries on its own.
+            _publish(store, self, token, Entry(0, [], b"", time.time(), outcome=RETRY))
+            raise
+
+    def _fetch(self, *, token: str | None, store, fresh: bool):
         call, request = self.call, self.request
         admission = ledger.admit(key=self.key, plan=self.plan, now=self.now, call=call)
         if admission.outcome is not None:
