@@ -107,24 +107,29 @@ class _PlanAndAlerts(Collector):
             "tollgate_database_up", "Whether the scrape could read the database", value=1
         )
         yield GaugeMetricFamily(
-            "tollgate_plan_monthly_credits", "The plan's monthly call credits",
+            "tollgate_plan_monthly_credits",
+            "The plan's monthly call credits",
             value=plan.monthly_credits,
         )
         yield GaugeMetricFamily(
             "tollgate_plan_credits_used",
-            "Credits used this UTC month (including calls in flight)", value=used,
+            "Credits used this UTC month (including calls in flight)",
+            value=used,
         )
         yield GaugeMetricFamily(
             "tollgate_plan_credits_remaining",
-            "Credits left this UTC month", value=max(0, plan.monthly_credits - used),
+            "Credits left this UTC month",
+            value=max(0, plan.monthly_credits - used),
         )
         yield GaugeMetricFamily(
-            "tollgate_plan_overage_calls", "Calls past the credits this UTC month (overage on)",
+            "tollgate_plan_overage_calls",
+            "Calls past the credits this UTC month (overage on)",
             value=overage,
         )
         yield GaugeMetricFamily(
             "tollgate_alert_deliveries_pending",
-            "Alert emails and webhook posts not sent yet", value=waiting["pending"],
+            "Alert emails and webhook posts not sent yet",
+            value=waiting["pending"],
         )
         yield GaugeMetricFamily(
             "tollgate_alert_deliveries_failed",

@@ -57,9 +57,7 @@ def test_it_is_ready_without_redis_or_a_sender_when_neither_is_configured(client
     }
 
 
-def test_it_waits_for_the_alert_senders_heartbeat_when_one_is_expected(
-    client, settings, data_dir
-):
+def test_it_waits_for_the_alert_senders_heartbeat_when_one_is_expected(client, settings, data_dir):
     settings.SENDALERTS_EXPECTED = True
     response = client.get("/readyz")
     assert response.status_code == 503

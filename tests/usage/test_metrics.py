@@ -113,8 +113,13 @@ class TestFigures:
     def test_it_counts_alert_deliveries_pending_and_failed(self, client):
         now = datetime.now(UTC)
         alert = Alert.objects.create(
-            scope=0, month=now.date().replace(day=1), threshold=50, created_at=now,
-            calls=5, credits=10, overage=False,
+            scope=0,
+            month=now.date().replace(day=1),
+            threshold=50,
+            created_at=now,
+            calls=5,
+            credits=10,
+            overage=False,
         )
         for target, state, attempts in [
             ("a@example.com", "pending", 0),
@@ -122,7 +127,11 @@ class TestFigures:
             ("c@example.com", "sent", 1),
         ]:
             AlertDelivery.objects.create(
-                alert=alert, channel="email", target=target, state=state, attempts=attempts,
+                alert=alert,
+                channel="email",
+                target=target,
+                state=state,
+                attempts=attempts,
                 next_attempt_at=now + timedelta(seconds=10),
             )
         samples = scrape(client)
@@ -185,7 +194,10 @@ def per_process_calls(folder: Path) -> dict[str, float]:
     for path in folder.glob("counter_*.db"):
         metrics = MultiProcessCollector.merge([str(path)], accumulate=True)
         counts[path.stem] = sum(
-            s.value for m in metrics if m.name == CALLS for s in m.samples
+            s.value
+            for m in metrics
+            if m.name == CALLS
+            for s in m.samples
             if s.name == CALLS + "_total" and s.labels["outcome"] == "ok"
         )
     return counts
@@ -198,7 +210,11 @@ def metrics_server(upstream, tmp_path):
     # Left over from a previous run: the server must start from zero, not add these.
     (folder / "counter_999999.db").write_bytes(b"\0" * 4096)
     instance = TollgateServer(
-        "sqlite", "", tmp_path, upstream.url, WEB_WORKERS="3",
+        "sqlite",
+        "",
+        tmp_path,
+        upstream.url,
+        WEB_WORKERS="3",
         PROMETHEUS_MULTIPROC_DIR=str(folder),
     )
     instance.folder = folder
