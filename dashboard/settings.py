@@ -155,6 +155,11 @@ CONSOLE_URL = env_url("CONSOLE_URL", "http://127.0.0.1:8000", schemes=("http", "
 SENDALERTS_EXPECTED = env_bool("SENDALERTS_EXPECTED", env_bool("SENDALERTS", False))
 # Set: /metrics wants "Authorization: Bearer <token>"; unset: it answers this host only.
 METRICS_TOKEN = env_str("METRICS_TOKEN")
+# prometheus-client's multiprocess folder: gunicorn's config sets and empties it (a fresh
+# temporary one when unset). A manage.py command that finds it set writes its (unused)
+# figures there too, and must not crash because the folder is not there yet.
+if env_str("PROMETHEUS_MULTIPROC_DIR"):
+    Path(env_str("PROMETHEUS_MULTIPROC_DIR")).mkdir(parents=True, exist_ok=True)
 
 # Password reset links ("Forgot password?") and invitations use Django's reset tokens;
 # an invitation's link lasts longer (dashboard/team/tokens.py).

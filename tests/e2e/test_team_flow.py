@@ -22,6 +22,8 @@ def inbox(settings, live_server):
 def test_staff_invite_a_teammate_who_sets_a_password_and_logs_in(
     browser, page, live_server, staff, inbox
 ):
+    refused = []  # the Team page under the console's Content-Security-Policy
+    page.on("console", lambda m: "Content Security Policy" in m.text and refused.append(m.text))
     log_in(page, live_server, username="carol")
     page.get_by_role("link", name="Team", exact=True).click()
     expect(page.get_by_role("heading", name="Team", exact=True)).to_be_visible()
@@ -49,6 +51,7 @@ def test_staff_invite_a_teammate_who_sets_a_password_and_logs_in(
     page.reload()
     expect(page.get_by_test_id("invitations")).to_have_count(0)
     expect(page.get_by_test_id("members")).to_contain_text("dana@example.com")
+    assert refused == []
 
 
 def test_the_login_page_leads_to_forgot_password(page, live_server, owner, inbox):
