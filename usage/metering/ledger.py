@@ -10,10 +10,10 @@ and a call cut off in flight still has its row: ``settle`` closes it as abandone
 """
 
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from usage.metering import db, windows
+from usage.metering import db, metrics, windows
 from usage.metering.access import KeyLimits, PlanLimits, effective
 from usage.metering.counters import (
     ADD_BYTES_HOUR,
@@ -190,6 +190,7 @@ class CallRecord:
     latency_ms: float | None = None
     bytes: int = 0
     address: str = ""  # the client's, for calls without a valid key
+    started: float = field(default_factory=windows.monotonic)  # Tollgate's added latency
 
 
 def record(call: CallRecord, admission: Admission | None = None) -> int | None:
@@ -200,6 +201,12 @@ def record(call: CallRecord, admission: Admission | None = None) -> int | None:
     its own (None): it is counted per minute and client address, so that a flood without
     a key cannot fill the disk.
     """
+    call_id = _write(call, admission)
+    metrics.observe_call(call)  # after the commit: a write retried later counts once
+    return call_id
+
+
+def _write(call: CallRecord, admission: Admission | None) -> int | None:
     if call.key_id is None:
         _record_keyless(call)
         return None
@@ -262,6 +269,7 @@ def record_free(*, key: KeyLimits, plan: PlanLimits, now: datetime, call: CallRe
             return _minute_only(minute)
         admission = Admission(None, minute)
         _write_record(cur, call, admission)
+    metrics.observe_call(call)
     return admission
 
 
