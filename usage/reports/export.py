@@ -230,6 +230,14 @@ def period_calls(*, keys: list, period: Period):
     )
 
 
+def has_rows(*, keys: list, period: Period) -> bool:
+    """Whether the export of ``keys`` over ``period`` has a row, from the hour counters
+    (every call moves one): an empty file is not offered as a download."""
+    return HourUsage.objects.filter(
+        key_ref__in=[key.pk for key in keys], hour__gte=period.start, hour__lt=period.end
+    ).exists()
+
+
 def stream_csv(*, keys: list, period: Period, granularity: str) -> Iterator[str]:
     """The export of ``keys`` over ``period``: the text of the file, in chunks."""
     if granularity == CALL:
