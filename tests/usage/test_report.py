@@ -34,7 +34,7 @@ class TestReport:
         # plan: 4 credited + 2 overage; 1000 - 4 remaining
         assert 'data-testid="plan-calls">6<' in body
         assert 'data-testid="plan-remaining">996<' in body
-        assert "2 overage" in body
+        assert "2 of them overage" in body
         rows = {row.key.label: row for row in response.context["key_rows"]}
         assert (rows["mine"].calls, rows["mine"].remaining, rows["mine"].overage_calls) == (3, 7, 0)
         assert (rows["other"].calls, rows["other"].remaining, rows["other"].overage_calls) == (
@@ -42,6 +42,23 @@ class TestReport:
             996,
             2,
         )
+
+    def test_percent_used_for_the_plan_and_keys_with_their_own_credits(
+        self, owner_client, owner, plan, clock
+    ):
+        mine, _ = key_create(owner=owner, label="mine", monthly_credits=8)
+        shared, _ = key_create(owner=owner, label="shared")
+        for _ in range(6):
+            record_call(mine, NOW)
+        record_call(shared, NOW)
+        body = owner_client.get(reverse("usage:report")).content.decode()
+        # The plan: 7 of 1,000 credits; the key with its own 8 credits: 6 of them, 75%.
+        plan_bar = body[body.index('data-testid="used-the-plan"') :]
+        assert '<progress class="used-bar" max="1000" value="7"' in plan_bar
+        assert '"percent">0%</span> used of 1,000' in plan_bar
+        mine_bar = body[body.index('data-testid="used-mine"') :]
+        assert '"percent">75%</span> used of 8' in mine_bar
+        assert 'data-testid="used-shared"' not in body  # draws on the plan's credits
 
     def test_last_months_calls_do_not_count(self, owner_client, owner_key, plan, clock):
         key, _ = owner_key

@@ -188,11 +188,25 @@ def usage_breakdowns(*, key_refs: list[int], period, now: datetime | None = None
 @dataclass
 class KeyReport:
     key: object
-    calls: int  # this month: credited calls plus overage calls
+    calls: int  # this month: credited calls plus overage calls (the "credits used")
     overage_calls: int
     remaining: int
     rate_limit: int
     monthly_credits: int
+
+    @property
+    def credits_used(self) -> int:
+        return self.calls
+
+    @property
+    def percent_used(self) -> int:
+        """Credits used as a whole percentage of the monthly credits; past 100 with overage."""
+        return self.calls * 100 // self.monthly_credits if self.monthly_credits else 0
+
+    @property
+    def own_credits(self) -> bool:
+        """Whether the key has monthly credits of its own (else the plan's apply)."""
+        return self.key is not None and self.key.monthly_credits is not None
 
 
 def month_report(*, keys, plan, now: datetime) -> tuple[KeyReport, list[KeyReport]]:

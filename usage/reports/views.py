@@ -41,6 +41,7 @@ def report(request):
         "plan_row": plan_row,
         "key_rows": key_rows,
         "month": month,
+        "days": days,
         "chart": day_bars(days),
         "live": _live_context(request, keys, now),
         "keyless": keyless_this_month(now),
