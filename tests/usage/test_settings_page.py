@@ -174,6 +174,22 @@ class TestOverage:
         assert "Overage is off: calls past the monthly credits are refused." in done
         assert Plan.load().overage is False
 
+    @pytest.mark.parametrize("htmx", [True, False])
+    def test_turning_alerts_off_keeps_what_was_typed_and_not_saved(self, staff_client, plan, htmx):
+        headers = {"HTTP_HX_REQUEST": "true"} if htmx else {}
+        typed = {"thresholds": "50, 75, 90, 100", "recipients": "ops@example.com"}
+        response = staff_client.post(
+            "/usage/settings/alerts/toggle/",
+            {"value": "off", **typed, "webhook_url": ""},
+            **headers,
+        )
+        body = response.content.decode()
+        assert response.status_code == 200
+        assert Plan.load().alerts_enabled is False
+        assert Plan.load().recipients == ""  # the switch saves only itself
+        assert "ops@example.com</textarea>" in body
+        assert "not saved yet" in body
+
     def test_a_bad_toggle_value_is_an_error_not_a_change(self, staff_client, plan):
         body = staff_client.post("/usage/settings/overage/", {"value": "maybe"}).content.decode()
         assert "Choose on or off." in body
