@@ -1,5 +1,6 @@
 """The CSV export: the console's download, the exportusage command and the admin action."""
 
+import codecs
 import csv
 import io
 from datetime import UTC, datetime
@@ -20,9 +21,9 @@ DAILY_HEADER = [
     "date",
     "key label",
     "key prefix",
-    "calls",
-    "credits",
-    "overage calls",
+    "requests",
+    "credits used",
+    "overage",
     "errors",
     "rate limited",
 ]
@@ -45,9 +46,12 @@ def utc(*args) -> datetime:
 
 
 def text_of(response) -> str:
+    """A download's text, after its UTF-8 byte-order mark (for Excel)."""
     assert response.status_code == 200, response.content
     assert response.streaming
-    return b"".join(response.streaming_content).decode("utf-8")
+    body = b"".join(response.streaming_content)
+    assert body.startswith(codecs.BOM_UTF8)
+    return body.decode("utf-8-sig")
 
 
 def rows_of(text: str) -> list[list[str]]:
@@ -95,7 +99,7 @@ class TestDailySummary:
         bot, alerts = november
         assert download(owner_client, **NOVEMBER) == [
             DAILY_HEADER,
-            ["2026-11-03", "alerts", alerts.prefix, "2", "0", "1", "0", "1"],
+            ["2026-11-03", "alerts", alerts.prefix, "2", "1", "1", "0", "1"],
             ["2026-11-03", "pricing bot", bot.prefix, "3", "2", "0", "1", "0"],
             ["2026-11-05", "pricing bot", bot.prefix, "1", "1", "0", "0", "0"],
         ]

@@ -30,13 +30,15 @@ DAY = "day"
 CALL = "call"
 GRANULARITIES = [(DAY, "Daily summary per key"), (CALL, "Every call")]
 
+# The console's words: "requests" counts every call, "credits used" those that cost a
+# credit, overage included (docs/reports.md).
 DAILY_HEADER = [
     "date",
     "key label",
     "key prefix",
-    "calls",
-    "credits",
-    "overage calls",
+    "requests",
+    "credits used",
+    "overage",
     "errors",
     "rate limited",
 ]
@@ -138,10 +140,10 @@ def daily_csv(*, keys: list, period: Period) -> Iterator[str]:
             if written >= ROWS_PER_CHUNK:
                 yield out.take()
                 written = 0
-        # calls, credits, overage calls, errors, rate limited
+        # requests, credits used (overage included), overage, errors, rate limited
         row = totals.setdefault(key_ref, [0, 0, 0, 0, 0])
         row[0] += calls
-        row[1] += credits
+        row[1] += credits + overage
         row[2] += overage
         if BUCKETS[outcome] == Bucket.ERRORS:
             row[3] += calls
@@ -245,8 +247,21 @@ def stream_csv(*, keys: list, period: Period, granularity: str) -> Iterator[str]
     return daily_csv(keys=keys, period=period)
 
 
+# A download starts with UTF-8's byte-order mark: without it Excel reads the file as the
+# local code page and garbles non-ASCII labels ("café" as "cafÃ©"). LibreOffice, pandas
+# (encoding="utf-8-sig") and Python's csv (same) read it fine. ``exportusage`` writes no
+# mark: its output goes to scripts more often than to Excel.
+BOM = "\ufeff"
+
+
+def _bom_first(chunks: Iterator[str]) -> Iterator[str]:
+    yield BOM + next(chunks, "")
+    yield from chunks
+
+
 def csv_response(chunks: Iterator[str], *, filename: str) -> StreamingHttpResponse:
-    response = StreamingHttpResponse(chunks, content_type="text/csv; charset=utf-8")
+    """A streamed CSV download of ``chunks`` (text), with the byte-order mark first."""
+    response = StreamingHttpResponse(_bom_first(chunks), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     add_never_cache_headers(response)  # someone's usage: never kept by a shared cache
     return response
