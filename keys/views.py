@@ -32,10 +32,12 @@ def _render_panel(request, fragment: str, context: dict, *, refresh_table: bool 
     return render(request, "keys/page.html", context)
 
 
-def _done(request, message: str):
-    """After a successful change: htmx gets the message and a fresh table, others a redirect."""
+def _done(request, message: str, *, focus_row: int | None = None):
+    """After a successful change: htmx gets the message and a fresh table (``focus_row``:
+    the key whose row takes the focus), others a redirect."""
     if request.htmx:
-        return _render_panel(request, "keys/_done.html", {"message": message}, refresh_table=True)
+        context = {"message": message, "focus_row": focus_row}
+        return _render_panel(request, "keys/_done.html", context, refresh_table=True)
     messages.success(request, message)
     return redirect("keys:list")
 
@@ -97,7 +99,7 @@ def key_edit(request, pk: int):
         except ValidationError as exc:
             form.add_error(None, exc)
         else:
-            return _done(request, f"Saved “{key.label}”.")
+            return _done(request, f"Saved “{key.label}”.", focus_row=key.pk)
     return _render_panel(request, "keys/_edit_form.html", {"form": form, "key": key, "plan": plan})
 
 
