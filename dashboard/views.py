@@ -1,5 +1,7 @@
 from django.contrib.auth.decorators import login_required
+from django.http import HttpResponsePermanentRedirect
 from django.shortcuts import render
+from django.templatetags.static import static
 from django.views.decorators.http import require_GET
 
 from keys.selectors import keys_visible_to
@@ -25,3 +27,12 @@ def home(request):
         "plan_row": plan_row,
     }
     return render(request, "dashboard/home.html", context)
+
+
+@require_GET
+def favicon(request):
+    """/favicon.ico, asked for by browsers on pages without an icon link (the admin's).
+
+    Resolved per request: the static file's hashed name exists only after collectstatic.
+    """
+    return HttpResponsePermanentRedirect(static("favicon.svg"))

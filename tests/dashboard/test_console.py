@@ -93,3 +93,10 @@ def test_the_home_page_shows_how_much_is_used(owner_client, owner, teammate, clo
     assert '"percent">3%</span> used of 200' in body[body.index('data-testid="used-the-plan"') :]
     assert '"percent">50%</span> used of 10' in body[body.index('data-testid="used-mine"') :]
     assert "theirs" not in body
+
+
+def test_there_is_a_favicon(client, owner):
+    client.force_login(owner)
+    assert 'rel="icon" href="/static/favicon.svg"' in client.get(reverse("home")).content.decode()
+    response = client.get("/favicon.ico")
+    assert response.status_code == 301 and response["Location"] == "/static/favicon.svg"
