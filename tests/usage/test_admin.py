@@ -42,3 +42,65 @@ def test_the_change_history_names_settings(staff_client, staff):
     rows = rows_of(body)
     assert "Alerts" in rows and "alerts_enabled" not in rows
     assert "Monthly credits" in rows and "250,000" in rows
+
+
+def test_the_call_list_never_reads_the_whole_log(staff_client, owner, clock, monkeypatch):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from usage import admin as usage_admin
+
+    monkeypatch.setattr(usage_admin, "COUNT_BOUND", 3)
+    key, _ = key_create(owner=owner, label="pricing bot")
+    for _ in range(5):
+        record_call(key, NOW)
+    with CaptureQueriesContext(connection) as queries:
+        body = staff_client.get("/admin/usage/call/").content.decode()
+    on_the_log = [q["sql"] for q in queries if "usage_call" in q["sql"]]
+    assert on_the_log
+    for sql in on_the_log:
+        assert "DISTINCT" not in sql.upper(), sql  # no filter asks the log for its values
+        if "COUNT(" in sql.upper():
+            assert "LIMIT" in sql.upper(), sql  # counted to a bound, never all of it
+    assert rows_of(body).count("<tr") == 5  # every call still listed (one page)
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("when=hour", {"/simple/price"}),
+        ("when=month", {"/simple/price", "/coins/bitcoin"}),
+        ("status_class=5", {"/coins/ethereum"}),
+        ("outcome__exact=upstream_error", {"/coins/ethereum"}),
+    ],
+)
+def test_the_call_list_filters(staff_client, owner, query, expected):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    key, _ = key_create(owner=owner, label="pricing bot")
+    now = timezone.now()
+    record_call(key, now, path="/simple/price")
+    record_call(key, now - timedelta(days=3), path="/coins/bitcoin")
+    record_call(
+        key,
+        now - timedelta(days=60),
+        path="/coins/ethereum",
+        status=502,
+        outcome="upstream_error",
+        credit=False,
+    )
+    body = rows_of(staff_client.get(f"/admin/usage/call/?{query}").content.decode())
+    shown = {
+        path for path in ("/simple/price", "/coins/bitcoin", "/coins/ethereum") if path in body
+    }
+    assert shown == expected
+
+
+def test_one_keys_calls_newest_first(staff_client, owner, clock):
+    key, _ = key_create(owner=owner, label="pricing bot")
+    record_call(key, datetime(2026, 11, 26, 9, tzinfo=UTC), path="/later")
+    record_call(key, datetime(2026, 11, 20, 9, tzinfo=UTC), path="/earlier")  # logged after
+    body = rows_of(staff_client.get(f"/admin/usage/call/?key__id__exact={key.pk}").content.decode())
+    assert body.index("/later") < body.index("/earlier")
