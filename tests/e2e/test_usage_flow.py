@@ -82,3 +82,28 @@ def test_a_date_range_on_the_first_try_without_javascript(page_no_js, live_serve
     expect(page.get_by_test_id("total-requests")).to_have_text("1")
     assert page.url == f"{live_server.url}/usage/history/?start=2026-10-01&end=2026-10-31"
     expect(page.get_by_label("Timeframe")).to_have_value("")
+
+
+def test_none_then_one_key_and_all_again(sized_page, live_server, owner):
+    page = sized_page
+    bot, _ = key_create(owner=owner, label="pricing bot")
+    laptop, _ = key_create(owner=owner, label="laptop")
+    now = datetime.now(UTC)
+    record_call(bot, now)
+    record_call(laptop, now)
+    record_call(laptop, now)
+    log_in(page, live_server)
+    page.goto(f"{live_server.url}/usage/history/")
+    heading = page.get_by_test_id("history-heading")
+    expect(heading).to_contain_text("all 2 keys")
+    expect(page.get_by_test_id("by-key")).to_contain_text("laptop")
+    page.get_by_role("button", name="None", exact=True).click()
+    expect(page.get_by_label("pricing bot")).not_to_be_checked()
+    expect(page.get_by_label("laptop")).not_to_be_checked()
+    page.get_by_label("laptop").check()
+    expect(heading).to_contain_text("1 of 2 keys")
+    expect(page.get_by_test_id("total-requests")).to_have_text("2")
+    page.get_by_role("button", name="All", exact=True).click()
+    expect(heading).to_contain_text("all 2 keys")
+    expect(page.get_by_test_id("total-requests")).to_have_text("3")
+    assert page.url == f"{live_server.url}/usage/history/?timeframe=this_month"
