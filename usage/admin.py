@@ -115,12 +115,20 @@ COUNT_BOUND = 10_000
 
 class BoundedCountPaginator(Paginator):
     """Counts matching calls up to COUNT_BOUND + 1 (a LIMIT in a subquery), not all of
-    them: past that, the list says "10,001" and pages stop at the bound; a filter narrows
-    it (the CSV export always takes the whole selection)."""
+    them: past that, the list says "more than 10,000 calls" and pages stop there; a filter
+    narrows it (the CSV export always takes the whole selection)."""
+
+    bound = COUNT_BOUND
 
     @cached_property
     def count(self) -> int:
-        return self.object_list[: COUNT_BOUND + 1].count()
+        self.bound = COUNT_BOUND
+        return self.object_list[: self.bound + 1].count()
+
+    @property
+    def bounded(self) -> bool:
+        """Whether there are more matching calls than were counted."""
+        return self.count > self.bound
 
 
 class CallTimeFilter(admin.SimpleListFilter):

@@ -41,7 +41,7 @@ def test_the_change_history_names_settings(staff_client, staff):
     body = staff_client.get("/admin/usage/planchange/").content.decode()
     rows = rows_of(body)
     assert "Alerts" in rows and "alerts_enabled" not in rows
-    assert "Monthly credits" in rows and "250,000" in rows
+    assert "Monthly call credits" in rows and "250,000" in rows
 
 
 def test_the_call_list_never_reads_the_whole_log(staff_client, owner, clock, monkeypatch):
@@ -63,6 +63,7 @@ def test_the_call_list_never_reads_the_whole_log(staff_client, owner, clock, mon
         if "COUNT(" in sql.upper():
             assert "LIMIT" in sql.upper(), sql  # counted to a bound, never all of it
     assert rows_of(body).count("<tr") == 5  # every call still listed (one page)
+    assert "more than 3 calls: pages stop there" in body
 
 
 @pytest.mark.parametrize(

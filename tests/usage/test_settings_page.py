@@ -88,7 +88,7 @@ class TestPlanAndAlerts:
             ("carol", "monthly_credits", "1000", "2000"),
             ("carol", "name", "Analyst", "Lite"),
         ]
-        assert change_row("Monthly credits", "1,000", "2,000") in page
+        assert change_row("Monthly call credits", "1,000", "2,000") in page
 
     def test_htmx_save_returns_the_section_and_the_history(self, staff_client, plan):
         response = staff_client.post(

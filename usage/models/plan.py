@@ -77,7 +77,7 @@ class Plan(models.Model):
 # What the change history calls each setting: the words of the settings page, not the code's.
 SETTING_NAMES = {
     "name": "Plan name",
-    "monthly_credits": "Monthly credits",
+    "monthly_credits": "Monthly call credits",
     "rate_limit": "Rate limit (requests per minute)",
     "overage": "Overage",
     "alerts_enabled": "Alerts",
