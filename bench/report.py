@@ -10,8 +10,9 @@ For each size (default 1 million and 10 million logged calls), on a database of 
 - ``migrate``, then ``seedusage --calls SIZE --days 365`` (timed), a staff user and a
   session for it, and Tollgate started the way ``make run`` starts it (gunicorn,
   ``dashboard.gunicorn_conf``) on 127.0.0.1;
-- (a) the report page ``/usage/`` and the history page
-  ``/usage/history/?timeframe=this_month``: 3 warm-ups, then 30 timed GETs each over one
+- (a) the report page ``/usage/``, the history page
+  ``/usage/history/?timeframe=this_month`` and the admin's call list ``/admin/usage/call/``
+  (target 300 ms): 3 warm-ups, then 30 timed GETs each over one
   keep-alive connection (time to the last byte, at the client, over loopback);
 - (b) the CSV export ``/usage/export.csv`` over the whole seeded range at
   ``granularity=call`` and ``granularity=day``, streamed and counted: rows per second;
@@ -62,6 +63,7 @@ STAFF = "bench-staff"
 PAGES = (
     ("report page", "/usage/"),
     ("history page", "/usage/history/?timeframe=this_month"),
+    ("admin call list", "/admin/usage/call/"),
 )
 WARMUPS = 3
 SAMPLES = 30
@@ -70,6 +72,8 @@ EXPORT_BUDGET = 180.0  # seconds per CSV download; cut off and measured so far w
 COMMAND_BUDGET = 240.0  # seconds for exportusage
 
 TARGET_PAGE_P95_MS = 200.0
+# The admin's call list reads the log itself (the console's pages read counters).
+PAGE_TARGETS_MS = {"admin call list": 300.0}
 TARGET_P95_GROWTH = 1.5
 TARGET_CALL_ROWS_S = 100_000
 TARGET_PEAK_MB = 150.0
@@ -489,12 +493,13 @@ def report(results, backend):
     for name, _ in PAGES:
         page = [r.get(name) for r in results]
         p95s = [p["p95"] for p in page if p and "p95" in p]
+        target_ms = PAGE_TARGETS_MS.get(name, TARGET_PAGE_P95_MS)
         lines.append(
             row(
                 f"{name} p50 / p95",
                 [_cell(p, lambda p: f"{p['p50']:.0f} / {p['p95']:.0f} ms") for p in page],
-                f"p95 <= {TARGET_PAGE_P95_MS:.0f} ms",
-                mark(p95s, lambda v: v <= TARGET_PAGE_P95_MS) if p95s else "n/a",
+                f"p95 <= {target_ms:.0f} ms",
+                mark(p95s, lambda v, t=target_ms: v <= t) if p95s else "n/a",
             )
         )
         lines.append(

@@ -72,6 +72,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Below htmx: a session gone mid-page sends the browser, not the fragment, to log in.
+    "dashboard.htmx_login.HtmxLoginRedirectMiddleware",
     # Last, as axes asks: it turns a login refused during a lockout into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]

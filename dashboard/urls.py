@@ -40,6 +40,8 @@ urlpatterns = [
     ),
     path("team/", include("dashboard.team.urls")),
     path("admin/", admin.site.urls),
+    # Browsers ask for /favicon.ico on pages without an icon link (the admin's).
+    path("favicon.ico", views.favicon),
 ]
 
 admin.site.site_header = "Tollgate administration"

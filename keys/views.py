@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from keys import selectors, services
 from keys.forms import KeyCreateForm, KeyEditForm, StaffKeyEditForm
+from usage.models import Plan
 
 
 def _render_panel(request, fragment: str, context: dict, *, refresh_table: bool = False):
@@ -26,14 +27,17 @@ def _render_panel(request, fragment: str, context: dict, *, refresh_table: bool 
         if refresh_table:
             context["refresh_table"] = True
             context["keys"] = selectors.keys_visible_to(request.user)
+            context["plan"] = Plan.load()  # the limits a key without its own falls back to
         return render(request, "keys/_panel.html", context)
     return render(request, "keys/page.html", context)
 
 
-def _done(request, message: str):
-    """After a successful change: htmx gets the message and a fresh table, others a redirect."""
+def _done(request, message: str, *, focus_row: int | None = None):
+    """After a successful change: htmx gets the message and a fresh table (``focus_row``:
+    the key whose row takes the focus), others a redirect."""
     if request.htmx:
-        return _render_panel(request, "keys/_done.html", {"message": message}, refresh_table=True)
+        context = {"message": message, "focus_row": focus_row}
+        return _render_panel(request, "keys/_done.html", context, refresh_table=True)
     messages.success(request, message)
     return redirect("keys:list")
 
@@ -41,7 +45,8 @@ def _done(request, message: str):
 @login_required
 @require_GET
 def key_list(request):
-    return render(request, "keys/key_list.html", {"keys": selectors.keys_visible_to(request.user)})
+    context = {"keys": selectors.keys_visible_to(request.user), "plan": Plan.load()}
+    return render(request, "keys/key_list.html", context)
 
 
 @login_required
@@ -67,14 +72,17 @@ def key_create(request):
 @require_http_methods(["GET", "POST"])
 def key_edit(request, pk: int):
     key = selectors.key_get_for_user(user=request.user, pk=pk)
-    # Members edit the label only; staff also set the key's limits.
-    form_class = StaffKeyEditForm if request.user.is_staff else KeyEditForm
+    plan = Plan.load()
     initial = {
         "label": key.label,
         "rate_limit": key.rate_limit,
         "monthly_credits": key.monthly_credits,
     }
-    form = form_class(request.POST or None, initial=initial)
+    # Members edit the label only; staff also set the key's limits.
+    if request.user.is_staff:
+        form = StaffKeyEditForm(request.POST or None, initial=initial, plan=plan)
+    else:
+        form = KeyEditForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -91,8 +99,8 @@ def key_edit(request, pk: int):
         except ValidationError as exc:
             form.add_error(None, exc)
         else:
-            return _done(request, f"Saved “{key.label}”.")
-    return _render_panel(request, "keys/_edit_form.html", {"form": form, "key": key})
+            return _done(request, f"Saved “{key.label}”.", focus_row=key.pk)
+    return _render_panel(request, "keys/_edit_form.html", {"form": form, "key": key, "plan": plan})
 
 
 @login_required

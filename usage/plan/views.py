@@ -133,12 +133,28 @@ def alerts_save(request):
 @staff_required
 @require_POST
 def alerts_toggle(request):
+    """Alerts on or off. The switch sits in the alerts form and posts its fields too, so
+    edits typed there and not saved yet come back as they were typed (not saved)."""
     form = ToggleForm(request.POST)
     if not form.is_valid():
         return _render_section(request, "alerts", Plan.load(), toggle_error="Choose on or off.")
-    services.plan_update(actor=request.user, alerts_enabled=form.is_on)
+    plan = services.plan_update(actor=request.user, alerts_enabled=form.is_on)
     word = "on" if form.is_on else "off"
-    return _saved(request, "alerts", f"Call consumption alerts are {word}.")
+    message = f"Call consumption alerts are {word}."
+    saved = _alerts_initial(plan)
+    typed = {field: request.POST[field] for field in saved if field in request.POST}
+    unsaved = {field: value for field, value in typed.items() if value != saved[field]}
+    if not unsaved:
+        return _saved(request, "alerts", message)
+    message += " Your other changes here are not saved yet: “Save alerts” keeps them."
+    extra = {
+        "alerts_form": AlertsForm(initial={**saved, **unsaved}),
+        "saved": message,
+        "saved_section": "alerts",
+    }
+    if request.htmx:
+        return _render_section(request, "alerts", plan, **extra)
+    return render(request, "usage/settings.html", _context(plan, **extra))
 
 
 @staff_required
