@@ -92,6 +92,18 @@ class TestFigures:
         inf = value(after, "tollgate_added_latency_seconds_bucket", le="+Inf")
         assert inf == value(after, added)
 
+    def test_it_counts_how_the_response_cache_answered(self, api, client):
+        from usage.plan.services import plan_update
+
+        plan_update(source="test", cache_enabled=True)
+        before = scrape(client)
+        for _ in range(3):
+            api.get("/simple/price", ids="bitcoin", vs_currencies="usd")
+        after = scrape(client)
+        name = "tollgate_cache_answers_total"
+        assert value(after, name, result="miss") - value(before, name, result="miss") == 1
+        assert value(after, name, result="hit") - value(before, name, result="hit") == 2
+
     def test_it_counts_rate_limit_refusals(self, api, client, plan):
         plan.rate_limit = 2
         plan.save()

@@ -24,7 +24,7 @@ from django.http import HttpResponse
 from usage.cache import policy, stores
 from usage.cache.entry import Entry
 from usage.cache.stores import StoreError
-from usage.metering import db, ledger
+from usage.metering import db, ledger, metrics
 from usage.metering.completions import record_or_defer
 from usage.models import Outcome
 from usage.proxy import forward as forwarding
@@ -80,6 +80,14 @@ def serve(request, call: ledger.CallRecord, *, key, plan, now, upstream_path: st
         cache_key=policy.cache_key(path=call.path, query=call.query, encoding=encoding),
         encoding=encoding,
     )
+    response = _through_store(question, meta)
+    label = response.get(HEADER)
+    if label:
+        metrics.observe_cache(label)
+    return response
+
+
+def _through_store(question, meta):
     if outage.skip():
         return question.fetch(token=None, store=None)
     try:

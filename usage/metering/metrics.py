@@ -28,6 +28,12 @@ CALLS = Counter(
 RATE_LIMITED = Counter(
     "tollgate_rate_limit_refusals", "Calls refused with 429 by the per-minute limits"
 )
+CACHE = Counter(
+    "tollgate_cache_answers",
+    "Calls through the response cache by how they were answered: hit, coalesced (another "
+    "call's answer), stale (a copy while the upstream failed), miss (went upstream)",
+    ["result"],
+)
 # CoinGecko answers in tens to hundreds of milliseconds; UPSTREAM_TIMEOUT is 10 s.
 UPSTREAM_LATENCY = Histogram(
     "tollgate_upstream_latency_seconds",
@@ -73,3 +79,8 @@ def observe_call(call) -> None:
     if call.latency_ms is not None:
         UPSTREAM_LATENCY.observe(upstream)
     ADDED_LATENCY.observe(max(0.0, windows.monotonic() - call.started - upstream))
+
+
+def observe_cache(result: str) -> None:
+    """Count a call the response cache handled (``x-tollgate-cache``'s value)."""
+    CACHE.labels(result).inc()
