@@ -76,3 +76,11 @@ bench-faults: install staticfiles/staticfiles.json
 # one beside DATABASE_URL when it is PostgreSQL). Quick run: make bench-report SIZES=100000
 bench-report: install staticfiles/staticfiles.json
 	$(BIN)/python bench/report.py
+
+.PHONY: screenshots
+
+# The console's main pages at phone (390x844) and desktop (1440x900) size, as staff and
+# as a member, into screenshots/ (git-ignored). Needs Debian's chromium, like the e2e tests.
+screenshots: install-test
+	TOLLGATE_REQUIRE_BROWSER=1 $(BIN)/python -m pytest -q -p no:randomly tests/e2e/screenshots.py
+	@echo "screenshots in $(CURDIR)/screenshots/"

@@ -140,9 +140,14 @@ def _traffic(port, keys, banner, tollgate):
             failed += 1
         time.sleep(0.05)
     summary = ", ".join(f"{n} x {status}" for status, n in sorted(statuses.items()))
+    # In the console's words: requests made with a demo key are its "requests"; the rest
+    # had no valid key and are counted apart ("refused without a valid key").
+    keyless = sum(1 for _, which in TRAFFIC if which in ("none", "bad"))
     print(
-        f"\n  demo traffic sent: {len(TRAFFIC)} calls through Tollgate ({summary}"
-        f"{f', {failed} failed' if failed else ''}). See them in the console.\n",
+        f"\n  demo traffic sent: {len(TRAFFIC)} requests through Tollgate ({summary}"
+        f"{f', {failed} failed' if failed else ''}): {len(TRAFFIC) - keyless} with a demo "
+        f"key (the console's requests), {keyless} without a valid key (counted apart). "
+        "See them in the console.\n",
         flush=True,
     )
 

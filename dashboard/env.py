@@ -184,3 +184,18 @@ def env_header_name(name: str, default: str) -> str:
     if not re.fullmatch(r"[A-Za-z0-9-]+", value):
         raise SettingsError(f"{name}={value!r} is not an HTTP header name")
     return value
+
+
+def env_networks(name: str) -> list[str]:
+    """Comma-separated IP addresses or networks (``127.0.0.1, 10.0.0.0/8``); empty: none."""
+    import ipaddress
+
+    items = [item.strip() for item in os.environ.get(name, "").split(",") if item.strip()]
+    for item in items:
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise SettingsError(
+                f"{name}: {item!r} is not an IP address or network (e.g. 127.0.0.1, 10.0.0.0/8)"
+            ) from None
+    return items

@@ -8,9 +8,12 @@ gevent.
 """
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 from dashboard.env import SettingsError, env_bool, env_int, env_str
 
@@ -50,6 +53,34 @@ access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'
 logger_class = "dashboard.gunicorn_logging.ConsoleAccessLogger"
 
 
+_metrics_dir_made = None
+
+
+def on_starting(server):
+    # prometheus-client's multiprocess mode: every worker writes its figures to files in
+    # this folder and /metrics adds them up. It must be set before a worker imports the
+    # client (workers inherit it), one folder per server, and empty at the start, or the
+    # last run's counts would be added to this one's.
+    global _metrics_dir_made
+    given = env_str("PROMETHEUS_MULTIPROC_DIR")
+    if given:
+        folder = Path(given)
+        folder.mkdir(parents=True, exist_ok=True)
+        for stale in folder.glob("*.db"):
+            stale.unlink()
+    else:
+        folder = Path(tempfile.mkdtemp(prefix="tollgate-metrics-"))
+        _metrics_dir_made = folder
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
+
+
+def child_exit(server, worker):
+    # The worker's counters stay (they are the server's history); its live gauges go.
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
 def post_worker_init(worker):
     # The app (and so Django) is loaded: move SQLite's WAL checkpoints to a background
     # thread, and settle calls that a killed worker left in flight.
@@ -75,6 +106,8 @@ def when_ready(server):
 
 
 def on_exit(server):
+    if _metrics_dir_made is not None:
+        shutil.rmtree(_metrics_dir_made, ignore_errors=True)
     if _sender is None or _sender.poll() is not None:
         return
     _sender.send_signal(signal.SIGTERM)

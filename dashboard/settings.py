@@ -17,6 +17,7 @@ from dashboard.env import (
     env_header_name,
     env_int,
     env_list,
+    env_networks,
     env_str,
     env_time_zone,
     env_url,
@@ -58,6 +59,8 @@ if importlib.util.find_spec("devtools") is not None:
 MIDDLEWARE = [
     # First: answers /api/v3/ itself, so proxied calls skip sessions, CSRF and templates.
     "usage.proxy.middleware.ProxyMiddleware",
+    # Second, so proxied calls never pass it: /healthz, /readyz, /metrics (dashboard/ops).
+    "dashboard.ops.middleware.OpsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "dashboard.middleware.PermissionsPolicyMiddleware",
@@ -69,9 +72,18 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Below htmx: a session gone mid-page sends the browser, not the fragment, to log in.
+    "dashboard.htmx_login.HtmxLoginRedirectMiddleware",
     # Last, as axes asks: it turns a login refused during a lockout into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]
+
+# Reverse proxies whose X-Forwarded-For names the client (dashboard/forwarded.py). None by
+# default: the header is anyone's to forge, and believed only from addresses listed here.
+TRUSTED_PROXIES = env_networks("TRUSTED_PROXIES")
+if TRUSTED_PROXIES:
+    # Before the proxy's middleware: the usage log and the login throttle see the client.
+    MIDDLEWARE.insert(0, "dashboard.forwarded.ForwardedForMiddleware")
 
 ROOT_URLCONF = "dashboard.urls"
 WSGI_APPLICATION = "dashboard.wsgi.application"
@@ -124,6 +136,11 @@ REDIS_PREFIX = env_str("REDIS_PREFIX", "tollgate") or "tollgate"
 REDIS_TIMEOUT = env_float("REDIS_TIMEOUT", 0.25, minimum=0.01, maximum=10)
 REDIS_RETRY_INTERVAL = env_float("REDIS_RETRY_INTERVAL", 10.0, minimum=0.1, maximum=3600)
 
+# Call rows older than this many days are deleted by prunecalls (the alert sender runs it
+# daily); 400 keeps a year and a month, to compare a month with the same month a year
+# before. 0 keeps every row. Counters are kept for ever.
+CALL_LOG_RETENTION_DAYS = env_int("CALL_LOG_RETENTION_DAYS", 400, minimum=0, maximum=36_500)
+
 # The response cache (off until staff turn it on): how long past its time-to-live a copy
 # may still answer when the upstream fails, and the size of the embedded store (without
 # Redis), a file beside the database.
@@ -146,6 +163,22 @@ EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 20, minimum=1, maximum=300)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL") or "tollgate@localhost"
 # The console's address as the team reaches it: links in alert emails point here.
 CONSOLE_URL = env_url("CONSOLE_URL", "http://127.0.0.1:8000", schemes=("http", "https"))
+
+# Health and metrics (dashboard/ops). The alert sender is expected (and /readyz waits for
+# its heartbeat) where gunicorn starts it, or where a service of its own runs it.
+SENDALERTS_EXPECTED = env_bool("SENDALERTS_EXPECTED", env_bool("SENDALERTS", False))
+# Set: /metrics wants "Authorization: Bearer <token>"; unset: it answers this host only.
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+# prometheus-client's multiprocess folder: gunicorn's config sets and empties it (a fresh
+# temporary one when unset). A manage.py command that finds it set writes its (unused)
+# figures there too, and must not crash because the folder is not there yet.
+if env_str("PROMETHEUS_MULTIPROC_DIR"):
+    Path(env_str("PROMETHEUS_MULTIPROC_DIR")).mkdir(parents=True, exist_ok=True)
+
+# Password reset links ("Forgot password?") and invitations use Django's reset tokens;
+# an invitation's link lasts longer (dashboard/team/tokens.py).
+PASSWORD_RESET_TIMEOUT = env_int("PASSWORD_RESET_HOURS", 2, minimum=1, maximum=72) * 3600
+INVITE_VALID_DAYS = env_int("INVITE_VALID_DAYS", 7, minimum=1, maximum=60)
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
@@ -204,7 +237,7 @@ CONTENT_SECURITY_POLICY = {
 
 # Login throttling (django-axes). Failures are counted per username and address together,
 # in the database, so every gunicorn worker sees the same count; a success clears them.
-# Behind a proxy the address is the proxy's, which makes it a lock per username.
+# Behind a proxy the address is the proxy's, unless TRUSTED_PROXIES names that proxy.
 AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1, maximum=100)
 AXES_COOLOFF_TIME = timedelta(
     minutes=env_int("LOGIN_COOLOFF_MINUTES", 15, minimum=1, maximum=10080)

@@ -93,6 +93,16 @@ class StaffKeyEditForm(KeyEditForm):
         help_text="Leave blank to use the plan's monthly credits.",
     )
 
+    def __init__(self, *args, plan=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if plan is not None:  # say what a blank limit falls back to
+            self.fields[
+                "rate_limit"
+            ].help_text = f"Leave blank to use the plan's: {plan.rate_limit:,} per minute."
+            self.fields[
+                "monthly_credits"
+            ].help_text = f"Leave blank to use the plan's: {plan.monthly_credits:,} a month."
+
 
 GRACE_LABELS = {
     "0": "Stop the old key now (choose this if it leaked)",

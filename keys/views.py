@@ -15,11 +15,15 @@ from django.views.decorators.http import require_GET, require_http_methods
 from keys import selectors, services
 from keys.forms import KeyCreateForm, KeyEditForm, KeyRollForm, StaffKeyEditForm
 from keys.services import GRACE_PERIODS
+from usage.models import Plan
 
 
 def _table_context(user) -> dict:
+    """The key table's context: the keys, those expiring within 7 days, and the plan (the
+    limits a key without its own falls back to)."""
     keys = list(selectors.keys_visible_to(user))
-    return {"keys": keys, "expiring": [key for key in keys if key.expires_soon]}
+    expiring = [key for key in keys if key.expires_soon]
+    return {"keys": keys, "expiring": expiring, "plan": Plan.load()}
 
 
 def _render_panel(request, fragment: str, context: dict, *, refresh_table: bool = False):
@@ -45,10 +49,12 @@ def _raw_key_shown(request, fragment: str, key, raw_key: str):
     return response
 
 
-def _done(request, message: str):
-    """After a successful change: htmx gets the message and a fresh table, others a redirect."""
+def _done(request, message: str, *, focus_row: int | None = None):
+    """After a successful change: htmx gets the message and a fresh table (``focus_row``:
+    the key whose row takes the focus), others a redirect."""
     if request.htmx:
-        return _render_panel(request, "keys/_done.html", {"message": message}, refresh_table=True)
+        context = {"message": message, "focus_row": focus_row}
+        return _render_panel(request, "keys/_done.html", context, refresh_table=True)
     messages.success(request, message)
     return redirect("keys:list")
 
@@ -82,8 +88,7 @@ def key_create(request):
 @require_http_methods(["GET", "POST"])
 def key_edit(request, pk: int):
     key = selectors.key_get_for_user(user=request.user, pk=pk)
-    # Members edit the label only; staff also set the key's limits.
-    form_class = StaffKeyEditForm if request.user.is_staff else KeyEditForm
+    plan = Plan.load()
     initial = {
         "label": key.label,
         "expires_at": key.expires_at,
@@ -91,7 +96,12 @@ def key_edit(request, pk: int):
         "rate_limit": key.rate_limit,
         "monthly_credits": key.monthly_credits,
     }
-    form = form_class(request.POST or None, initial=initial, current_expiry=key.expires_at)
+    # Members edit the label, expiry and allowlist; staff also set the key's limits.
+    kwargs = {"initial": initial, "current_expiry": key.expires_at}
+    if request.user.is_staff:
+        form = StaffKeyEditForm(request.POST or None, plan=plan, **kwargs)
+    else:
+        form = KeyEditForm(request.POST or None, **kwargs)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -111,8 +121,8 @@ def key_edit(request, pk: int):
         except ValidationError as exc:
             form.add_error(None, exc)
         else:
-            return _done(request, f"Saved “{key.label}”.")
-    return _render_panel(request, "keys/_edit_form.html", {"form": form, "key": key})
+            return _done(request, f"Saved “{key.label}”.", focus_row=key.pk)
+    return _render_panel(request, "keys/_edit_form.html", {"form": form, "key": key, "plan": plan})
 
 
 @login_required

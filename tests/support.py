@@ -88,3 +88,50 @@ def log_in(page, live_server, username="alice"):
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
     expect(page.get_by_test_id("username")).to_have_text(username)
+
+
+class Inbox:
+    """An aiosmtpd handler keeping every message: [(recipients, raw message text)]."""
+
+    def __init__(self):
+        self.messages = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append((envelope.rcpt_tos, envelope.content.decode("utf8", "replace")))
+        return "250 OK"
+
+    def links(self, pattern: str = r"https?://\S+") -> list[str]:
+        """Every link in every message, in order (quoted-printable soft breaks undone)."""
+        import email
+        import re
+
+        found = []
+        for _, raw in self.messages:
+            body = email.message_from_string(raw).get_payload(decode=True).decode()
+            found += re.findall(pattern, body)
+        return found
+
+
+def smtp_on_loopback(settings, inbox: "Inbox"):
+    """Start a real SMTP server on 127.0.0.1 for ``inbox`` and point Django's mail at it.
+    Returns the aiosmtpd controller (call ``stop()``)."""
+    from aiosmtpd.controller import Controller
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = "127.0.0.1"
+    settings.EMAIL_PORT = free_port()
+    settings.EMAIL_TIMEOUT = 5
+    controller = Controller(inbox, hostname="127.0.0.1", port=settings.EMAIL_PORT)
+    controller.start()
+    return controller
+
+
+def logs_in(client, username: str, password: str) -> bool:
+    """Whether the console's login form accepts ``username`` and ``password`` (then logs
+    out again). Through the form: the login throttle wants a request."""
+    from django.urls import reverse
+
+    client.post(reverse("login"), {"username": username, "password": password})
+    logged_in = "_auth_user_id" in client.session
+    client.logout()
+    return logged_in

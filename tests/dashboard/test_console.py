@@ -74,3 +74,29 @@ class TestEnsureAdmin:
         call_command("ensureadmin", stdout=out)
         assert "password" not in out.getvalue()
         assert not get_user_model().objects.filter(username="admin").exists()
+
+
+def test_the_home_page_shows_how_much_is_used(owner_client, owner, teammate, clock):
+    from keys.services import key_create
+    from tests.support import record_call
+    from usage.plan.services import plan_update
+
+    plan_update(monthly_credits=200)
+    mine, _ = key_create(owner=owner, label="mine", monthly_credits=10)
+    theirs, _ = key_create(owner=teammate, label="theirs")
+    for _ in range(5):
+        record_call(mine, clock.now)
+    record_call(theirs, clock.now)
+    body = owner_client.get(reverse("home")).content.decode()
+    # The plan: 6 of 200 credits (3 %); the member's own key: 5 of its own 10 (50 %).
+    assert 'data-testid="home-credits">6<' in body
+    assert '"percent">3%</span> used of 200' in body[body.index('data-testid="used-the-plan"') :]
+    assert '"percent">50%</span> used of 10' in body[body.index('data-testid="used-mine"') :]
+    assert "theirs" not in body
+
+
+def test_there_is_a_favicon(client, owner):
+    client.force_login(owner)
+    assert 'rel="icon" href="/static/favicon.svg"' in client.get(reverse("home")).content.decode()
+    response = client.get("/favicon.ico")
+    assert response.status_code == 301 and response["Location"] == "/static/favicon.svg"

@@ -120,3 +120,16 @@ def page(browser, _live):
 def page_no_js(browser, _live):
     """A page in a fresh browser context with JavaScript off: plain links and form posts."""
     yield from _page_fixture(browser, java_script_enabled=False)
+
+
+# The sizes the console is checked at: a phone (an iPhone 12-15's CSS pixels) and a laptop.
+VIEWPORTS = {
+    "phone": {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True},
+    "desktop": {"viewport": {"width": 1440, "height": 900}},
+}
+
+
+@pytest.fixture(params=list(VIEWPORTS))
+def sized_page(request, browser, _live):
+    """A page with JavaScript on, once at phone size and once at desktop size."""
+    yield from _page_fixture(browser, **VIEWPORTS[request.param])

@@ -5,6 +5,7 @@ from django.urls import reverse
 from keys.models import ApiKey
 from keys.services import key_create, key_update
 from tests.support import authenticated
+from usage.plan.services import plan_update
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
 XSS = "<script>alert(1)</script>"
@@ -112,6 +113,23 @@ class TestEdit:
         assert (
             "Saved “renamed”." in body and 'hx-swap-oob="true"' in body and "renamed</td>" in body
         )
+
+    def test_staff_see_what_a_blank_limit_falls_back_to(self, staff_client, owner_key):
+        plan_update(monthly_credits=250000, rate_limit=120)
+        key, _ = owner_key
+        body = staff_client.get(reverse("keys:edit", args=[key.pk])).content.decode()
+        assert "Leave blank to use the plan's: 250,000 a month." in body
+        assert "Leave blank to use the plan's: 120 per minute." in body
+
+    def test_the_table_shows_each_keys_own_limits(self, owner_client, owner):
+        plan = plan_update(rate_limit=120)
+        key_create(owner=owner, label="own", rate_limit=30, monthly_credits=5000)
+        key_create(owner=owner, label="shared")
+        body = owner_client.get(reverse("keys:list")).content.decode()
+        own = body[body.index("own</td>") :]
+        assert "30/min" in own[: own.index("</tr>")] and "5,000 credits/month" in own
+        shared = body[body.index("shared</td>") :]
+        assert f"plan's {plan.rate_limit}/min" in shared[: shared.index("</tr>")]
 
     @pytest.mark.parametrize(
         ("data", "error"),

@@ -1,5 +1,6 @@
 """The CSV export: the console's download, the exportusage command and the admin action."""
 
+import codecs
 import csv
 import io
 from datetime import UTC, datetime
@@ -20,9 +21,9 @@ DAILY_HEADER = [
     "date",
     "key label",
     "key prefix",
-    "calls",
-    "credits",
-    "overage calls",
+    "requests",
+    "credits used",
+    "overage",
     "errors",
     "rate limited",
     "cached",
@@ -46,9 +47,12 @@ def utc(*args) -> datetime:
 
 
 def text_of(response) -> str:
+    """A download's text, after its UTF-8 byte-order mark (for Excel)."""
     assert response.status_code == 200, response.content
     assert response.streaming
-    return b"".join(response.streaming_content).decode("utf-8")
+    body = b"".join(response.streaming_content)
+    assert body.startswith(codecs.BOM_UTF8)
+    return body.decode("utf-8-sig")
 
 
 def rows_of(text: str) -> list[list[str]]:
@@ -96,7 +100,7 @@ class TestDailySummary:
         bot, alerts = november
         assert download(owner_client, **NOVEMBER) == [
             DAILY_HEADER,
-            ["2026-11-03", "alerts", alerts.prefix, "2", "0", "1", "0", "1", "0"],
+            ["2026-11-03", "alerts", alerts.prefix, "2", "1", "1", "0", "1", "0"],
             ["2026-11-03", "pricing bot", bot.prefix, "3", "2", "0", "1", "0", "0"],
             ["2026-11-05", "pricing bot", bot.prefix, "1", "1", "0", "0", "0", "0"],
         ]
@@ -132,8 +136,16 @@ class TestDailySummary:
         assert 'filename="tollgate-usage-' in response["Content-Disposition"]
         assert rows_of(text_of(response))[0] == DAILY_HEADER
 
-    def test_nothing_to_export_is_just_the_header(self, owner_client, utc_team, owner_key):
-        assert download(owner_client, **NOVEMBER) == [DAILY_HEADER]
+    @pytest.mark.parametrize("granularity", ["day", "call"])
+    def test_nothing_to_export_says_so_on_the_page(
+        self, owner_client, utc_team, owner_key, granularity
+    ):
+        response = owner_client.get(URL, {**NOVEMBER, "granularity": granularity})
+        assert response.status_code == 200 and not response.streaming
+        assert response["Content-Type"].startswith("text/html")
+        assert "Nothing to export: no requests with these keys in this period" in (
+            response.content.decode()
+        )
 
 
 class TestEveryCall:
@@ -370,18 +382,19 @@ class TestAccess:
             ({"start": "2026-11-30", "end": "2026-11-01"}, "The last day comes before the first."),
             ({"start": "2026-11-31", "end": "2026-12-01"}, "Enter a valid date."),
             ({"start": "2025-01-01", "end": "2026-11-30"}, "A range covers at most 366 days."),
-            ({"timeframe": "7d", "start": "2026-11-01"}, "not both"),
+            ({"timeframe": "7d", "start": "2026-11-01"}, "Give the last day of the range."),
             ({"timeframe": "forever"}, "Select a valid choice."),
             ({"keys": "abc"}, "Select a valid choice."),
             ({"granularity": "hour"}, "Select a valid choice."),
             ({"start": "9999-12-31", "end": "9999-12-31"}, "out of range"),
         ],
     )
-    def test_bad_filters_are_a_400_naming_the_error(self, owner_client, params, message):
+    def test_bad_filters_are_a_400_page_with_the_forms_errors(self, owner_client, params, message):
         response = owner_client.get(URL, params)
         assert response.status_code == 400
-        assert response["Content-Type"] == "text/plain; charset=utf-8"
-        assert message in response.content.decode()
+        assert response["Content-Type"] == "text/html; charset=utf-8"
+        body = response.content.decode()
+        assert message in body and 'id="history-form"' in body  # inline, in the form to fix
 
 
 class TestCommand:

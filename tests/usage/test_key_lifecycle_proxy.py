@@ -5,6 +5,7 @@ loopback are in test_key_lifecycle_processes.py)."""
 import csv
 import io
 import json
+import re
 from datetime import timedelta
 
 import pytest
@@ -69,7 +70,7 @@ class TestRoll:
         assert [row[1:4] for row in rows[1:]] == [["pricing bot", key.prefix, "3"]]
         report = owner_client.get("/usage/").content.decode()
         assert report.count("data-key-id=") == 1  # one row in the month's table
-        assert 'data-col="calls">3<' in report and key.prefix in report
+        assert re.search(r'data-col="requests"[^>]*>3<', report) and key.prefix in report
         assert key.previous_prefix not in report
 
     def test_a_roll_without_grace_stops_the_old_value_at_once(self, client, api, upstream, clock):
@@ -160,6 +161,26 @@ class TestAllowlist:
         assert upstream.requests == []
         call = Call.objects.get()
         assert (call.key_id, call.outcome, call.status) == (api.key.pk, "address_refused", 403)
+
+    def test_behind_a_trusted_proxy_the_forwarded_client_is_checked(
+        self, client, api, upstream, settings
+    ):
+        settings.TRUSTED_PROXIES = ["127.0.0.1"]
+        settings.MIDDLEWARE = ["dashboard.forwarded.ForwardedForMiddleware", *settings.MIDDLEWARE]
+        key_set_access(key=api.key, expires_at=None, allowed_ips="10.1.0.0/16")
+        via_nginx = {"HTTP_X_FORWARDED_FOR": "10.1.2.3"}
+        assert client.get(PRICE, HTTP_X_CG_PRO_API_KEY=api.raw, **via_nginx).status_code == 200
+        # nginx itself is not on the list, and a client's own header proves nothing.
+        assert error(get(client, api.raw, "127.0.0.1"))[0] == 403
+        forged = client.get(
+            PRICE, HTTP_X_CG_PRO_API_KEY=api.raw, REMOTE_ADDR="192.0.2.9", **via_nginx
+        )
+        assert forged.status_code == 403
+
+    def test_by_default_a_forwarded_header_is_not_believed(self, client, api, upstream):
+        key_set_access(key=api.key, expires_at=None, allowed_ips="10.1.0.0/16")
+        response = client.get(PRICE, HTTP_X_CG_PRO_API_KEY=api.raw, HTTP_X_FORWARDED_FOR="10.1.2.3")
+        assert response.status_code == 403 and upstream.requests == []
 
     def test_without_a_list_every_address_is_served(self, client, api, upstream):
         for address in ("10.9.9.9", "2001:db8::1", "127.0.0.1"):

@@ -286,9 +286,9 @@ class TestKeylessCalls:
             client.get(f"/api/v3{PRICE}", REMOTE_ADDR=address)
         report = staff_client.get("/usage/").content.decode()
         assert (
-            "Refused without a valid key (missing, unknown or deleted): 3 calls from 2 addresses"
+            "Refused without a valid key (missing, unknown or deleted): 3 requests from 2 addresses"
             in report
         )
         admin = staff_client.get("/admin/usage/keylesscalls/", follow=True).content.decode()
-        assert "Refused without a valid key: 3 calls from 2 addresses this month." in admin
+        assert "Refused without a valid key: 3 requests from 2 addresses this month." in admin
         assert "198.51.100.9" in admin

@@ -32,6 +32,15 @@ def plan_values():
     )
 
 
+def change_row(setting: str, old: str, new: str) -> str:
+    """The change history's cells for one change, as the page renders them."""
+    return (
+        f'<td data-label="Setting">{setting}</td>'
+        f'<td data-label="From" class="text-break">{old}</td>'
+        f'<td data-label="To" class="text-break">{new}</td>'
+    )
+
+
 class TestPermissions:
     @pytest.mark.parametrize("method,url,data", [("get", PAGE, {}), *ACTIONS])
     def test_anonymous_goes_to_log_in(self, client, plan, method, url, data):
@@ -79,7 +88,7 @@ class TestPlanAndAlerts:
             ("carol", "monthly_credits", "1000", "2000"),
             ("carol", "name", "Analyst", "Lite"),
         ]
-        assert "<td>monthly_credits</td><td>1000</td><td>2000</td>" in page
+        assert change_row("Monthly call credits", "1,000", "2,000") in page
 
     def test_htmx_save_returns_the_section_and_the_history(self, staff_client, plan):
         response = staff_client.post(
@@ -91,7 +100,7 @@ class TestPlanAndAlerts:
         assert response.status_code == 200 and "<html" not in body
         assert 'id="settings-alerts"' in body and "Saved the alert settings." in body
         assert 'id="settings-history" class="mt-2" hx-swap-oob="true"' in body
-        assert "<td>thresholds</td><td>50,75,90,100</td><td>50,90</td>" in body
+        assert change_row("Alert thresholds", "50, 75, 90, 100 %", "50, 90 %") in body
         assert Plan.load().recipient_list == ["ops@example.com"]
 
     @pytest.mark.parametrize(
@@ -150,7 +159,7 @@ class TestOverage:
         assert Plan.load().overage is True
         assert "Overage is on: calls past the monthly credits go through" in page
         assert "Turn Off Overage" in page
-        assert "<td>carol</td><td>overage</td><td>off</td><td>on</td>" in page
+        assert '<td data-label="Who">carol</td>' + change_row("Overage", "off", "on") in page
 
     def test_turning_overage_off_through_htmx(self, staff_client, plan):
         plan.overage = True
@@ -164,6 +173,22 @@ class TestOverage:
         ).content.decode()
         assert "Overage is off: calls past the monthly credits are refused." in done
         assert Plan.load().overage is False
+
+    @pytest.mark.parametrize("htmx", [True, False])
+    def test_turning_alerts_off_keeps_what_was_typed_and_not_saved(self, staff_client, plan, htmx):
+        headers = {"HTTP_HX_REQUEST": "true"} if htmx else {}
+        typed = {"thresholds": "50, 75, 90, 100", "recipients": "ops@example.com"}
+        response = staff_client.post(
+            "/usage/settings/alerts/toggle/",
+            {"value": "off", **typed, "webhook_url": ""},
+            **headers,
+        )
+        body = response.content.decode()
+        assert response.status_code == 200
+        assert Plan.load().alerts_enabled is False
+        assert Plan.load().recipients == ""  # the switch saves only itself
+        assert "ops@example.com</textarea>" in body
+        assert "not saved yet" in body
 
     def test_a_bad_toggle_value_is_an_error_not_a_change(self, staff_client, plan):
         body = staff_client.post("/usage/settings/overage/", {"value": "maybe"}).content.decode()

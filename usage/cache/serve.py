@@ -24,7 +24,7 @@ from django.http import HttpResponse
 from usage.cache import policy, stores
 from usage.cache.entry import Entry
 from usage.cache.stores import StoreError
-from usage.metering import db, ledger
+from usage.metering import db, ledger, metrics
 from usage.metering.completions import record_or_defer
 from usage.models import Outcome
 from usage.proxy import forward as forwarding
@@ -80,6 +80,14 @@ def serve(request, call: ledger.CallRecord, *, key, plan, now, upstream_path: st
         cache_key=policy.cache_key(path=call.path, query=call.query, encoding=encoding),
         encoding=encoding,
     )
+    response = _through_store(question, meta)
+    label = response.get(HEADER)
+    if label:
+        metrics.observe_cache(label)
+    return response
+
+
+def _through_store(question, meta):
     if outage.skip():
         return question.fetch(token=None, store=None)
     try:
@@ -135,11 +143,10 @@ class _Question:
     def answer(self, entry: Entry, outcome: str, label: str):
         """Answer from ``entry`` at no credit, counted in the key's minute window only."""
         call = self.call
-        admission = ledger.admit(key=self.key, plan=self.plan, now=self.now, plan_window=False)
+        call.status, call.outcome, call.bytes = entry.status, outcome, len(entry.body)
+        admission = ledger.record_free(key=self.key, plan=self.plan, now=self.now, call=call)
         if admission.outcome is not None:
             return refuse(call, admission.outcome, admission)
-        call.status, call.outcome, call.bytes = entry.status, outcome, len(entry.body)
-        ledger.record(call, admission)
         response = _response(entry, label)
         limit_headers(response, admission.minute)
         return response
@@ -163,6 +170,15 @@ class _Question:
 
     def fetch(self, *, token: str | None, store, fresh: bool = False):
         """Go upstream as an ordinary call; keep and share what comes back."""
+        try:
+            return self._fetch(token=token, store=store, fresh=fresh)
+        except BaseException:
+            # The database failed (or a bug): the waiters must not wait out their deadline
+            # for a result that will never come; each tries on its own.
+            _publish(store, self, token, Entry(0, [], b"", time.time(), outcome=RETRY))
+            raise
+
+    def _fetch(self, *, token: str | None, store, fresh: bool):
         call, request = self.call, self.request
         admission = ledger.admit(key=self.key, plan=self.plan, now=self.now, call=call)
         if admission.outcome is not None:

@@ -9,10 +9,11 @@ not answer 2xx, overage counted when it did, and the key's last-used time. The p
 and a call cut off in flight still has its row: ``settle`` closes it as abandoned.
 """
 
-from dataclasses import dataclass
+import sqlite3
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from usage.metering import db, windows
+from usage.metering import db, metrics, windows
 from usage.metering.access import KeyLimits, PlanLimits, effective
 from usage.metering.counters import (
     ADD_BYTES_HOUR,
@@ -40,6 +41,18 @@ class Admission:
 INSERT_CALL = (
     "INSERT INTO usage_call (at, key_id, method, path, query, status, outcome, credits, "
     "overage, latency_ms, bytes) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id"
+)
+# PostgreSQL: the admission's credits and row, and the completion, as one statement each
+# (functions of migration usage 0011: the same statements, without a round trip apiece).
+ADMIT_FUNCTION = (
+    "SELECT credit, call_id FROM tollgate_admit(%s::bigint, %s::bigint, %s::date, "
+    "%s::integer, %s::integer, %s::boolean, %s::timestamptz, %s::varchar, %s::varchar, "
+    "%s::varchar)"
+)
+COMPLETE_FUNCTION = (
+    "SELECT tollgate_complete(%s::bigint, %s::bigint, %s::bigint, %s::integer, %s::varchar, "
+    "%s::integer, %s::boolean, %s::double precision, %s::bigint, %s::boolean, %s::date, "
+    "%s::timestamptz, %s::varchar, %s::timestamptz, %s::timestamptz)"
 )
 TOUCH_EVERY = timedelta(seconds=1)
 # At most once a second per key: a busy key's row (and its page in SQLite's log, its dead
@@ -90,6 +103,9 @@ def admit(
         minute = limiter.admit(**limits)
         if not minute.admitted or not charge:
             return _minute_only(minute)
+        if not db.is_sqlite():  # one statement: atomic alone, one round trip
+            credit, call_id = db.fetch_one(ADMIT_FUNCTION, _admit_params(key, plan, now, call))
+            return _admitted(minute, credit, call_id)
     # SQLite: BEGIN IMMEDIATE (settings) takes the write lock up front, so two workers
     # never both read a window as open. PostgreSQL: the upserts lock the rows they touch,
     # always the key's before the plan's, so two calls never wait for each other in a cycle.
@@ -98,11 +114,37 @@ def admit(
             minute = limiter.admit(cur=cur, **limits)
             if not minute.admitted or not charge:
                 return _minute_only(minute)
+        if not isinstance(cur, sqlite3.Cursor):
+            db.run(cur, ADMIT_FUNCTION, _admit_params(key, plan, now, call))
+            credit, call_id = cur.fetchone()
+            return _admitted(minute, credit, call_id)
         credit = _reserve(cur, key, plan, now)
         if not credit and not plan.overage:
             return Admission(Outcome.CREDITS_EXHAUSTED, minute)
         db.run(cur, INSERT_CALL, _call_row(call, Outcome.IN_FLIGHT, credits=int(credit)))
         call_id = cur.fetchone()[0]
+    return Admission(None, minute, credit=credit, overage=not credit, call_id=call_id)
+
+
+def _admit_params(key: KeyLimits, plan: PlanLimits, now: datetime, call: "CallRecord") -> list:
+    return [
+        key.pk,
+        PLAN_REF,
+        windows.month_start(now),
+        effective(key.monthly_credits, plan.monthly_credits),
+        plan.monthly_credits,
+        plan.overage,
+        call.at,
+        call.method[:10],
+        call.path[:300],
+        call.query[:1000],
+    ]
+
+
+def _admitted(minute: MinuteDecision, credit: bool, call_id: int | None) -> Admission:
+    """tollgate_admit's answer: no row means the credits are out and overage is off."""
+    if call_id is None:
+        return Admission(Outcome.CREDITS_EXHAUSTED, minute)
     return Admission(None, minute, credit=credit, overage=not credit, call_id=call_id)
 
 
@@ -148,6 +190,7 @@ class CallRecord:
     latency_ms: float | None = None
     bytes: int = 0
     address: str = ""  # the client's, for calls without a valid key
+    started: float = field(default_factory=windows.monotonic)  # Tollgate's added latency
 
 
 def record(call: CallRecord, admission: Admission | None = None) -> int | None:
@@ -158,9 +201,79 @@ def record(call: CallRecord, admission: Admission | None = None) -> int | None:
     its own (None): it is counted per minute and client address, so that a flood without
     a key cannot fill the disk.
     """
+    call_id = _write(call, admission)
+    metrics.observe_call(call)  # after the commit: a write retried later counts once
+    return call_id
+
+
+def _write(call: CallRecord, admission: Admission | None) -> int | None:
     if call.key_id is None:
         _record_keyless(call)
         return None
+    if admission is not None and admission.call_id is not None and not db.is_sqlite():
+        return _complete_in_postgresql(call, admission)
+    with db.write() as cur:
+        return _write_record(cur, call, admission)
+
+
+def _complete_in_postgresql(call: CallRecord, admission: Admission) -> int:
+    """A forwarded call's completion as one statement (tollgate_complete): its row, the
+    credit given back or the overage counted, its hour counter, the key's last use."""
+    success = call.outcome == Outcome.OK
+    charged = 1 if admission.credit and success else 0
+    overage = bool(admission.overage and success)
+    db.fetch_one(
+        COMPLETE_FUNCTION,
+        [
+            admission.call_id,
+            call.key_id,
+            PLAN_REF,
+            call.status,
+            call.outcome,
+            charged,
+            overage,
+            call.latency_ms,
+            call.bytes,
+            admission.credit and not success,
+            windows.month_start(call.at),
+            windows.hour_start(call.at),
+            endpoint_name(call.path),
+            call.at,
+            call.at - TOUCH_EVERY,
+        ],
+    )
+    return admission.call_id
+
+
+def record_free(*, key: KeyLimits, plan: PlanLimits, now: datetime, call: CallRecord) -> Admission:
+    """A call answered at no credit (from the response cache): counted in the key's minute
+    window only, and its row written, in one transaction (with the Redis limiter, Redis
+    decides first). A call the window refuses is not recorded here: the caller refuses it.
+    """
+    limiter = limiter_for_call()
+    limits = {
+        "key_ref": key.pk,
+        "key_limit": effective(key.rate_limit, plan.rate_limit),
+        "plan_ref": None,
+        "plan_limit": plan.rate_limit,
+        "now": now,
+    }
+    if not limiter.in_transaction:
+        admission = _minute_only(limiter.admit(**limits))
+        if admission.outcome is None:
+            record(call, admission)
+        return admission
+    with db.write() as cur:
+        minute = limiter.admit(cur=cur, **limits)
+        if not minute.admitted:
+            return _minute_only(minute)
+        admission = Admission(None, minute)
+        _write_record(cur, call, admission)
+    metrics.observe_call(call)
+    return admission
+
+
+def _write_record(cur, call: CallRecord, admission: Admission | None) -> int:
     # A stale copy served for a failed upstream call is 200 for the client, not a 2xx
     # from the upstream: only an "ok" outcome spends the credit.
     success = call.outcome == Outcome.OK
@@ -171,32 +284,31 @@ def record(call: CallRecord, admission: Admission | None = None) -> int | None:
     at = db.datetime_param(call.at)
     hour = db.datetime_param(windows.hour_start(call.at))
     call_id = admission.call_id if admission else None
-    with db.write() as cur:
-        if call_id is None:
-            row = _call_row(call, call.outcome, credits=charged, overage=overage)
-            db.run(cur, INSERT_CALL, row)
-            call_id = cur.fetchone()[0]
-        else:
-            completion = [call.status, call.outcome, charged, overage, call.latency_ms]
-            db.run(cur, COMPLETE_CALL, [*completion, call.bytes, call_id])
-            if cur.fetchone() is None:
-                return call_id  # settled as abandoned while it was in flight
-        if credit and not success:
-            month = db.date_param(windows.month_start(call.at))
-            db.run(cur, RELEASE, [call.key_id, PLAN_REF, month])
-        if overage:
-            month = db.date_param(windows.month_start(call.at))
-            db.run(cur, ADD_MONTH, [call.key_id, month, 0, 1])
-            db.run(cur, ADD_MONTH, [PLAN_REF, month, 0, 1])
-        endpoint = endpoint_name(call.path)
-        db.run(
-            cur,
-            ADD_HOUR,
-            [key_ref, hour, endpoint, call.outcome, charged, int(overage), call.bytes],
-        )
-        if call.key_id is not None:
-            stale = db.datetime_param(call.at - TOUCH_EVERY)
-            db.run(cur, TOUCH_KEY, [at, call.key_id, stale])
+    if call_id is None:
+        row = _call_row(call, call.outcome, credits=charged, overage=overage)
+        db.run(cur, INSERT_CALL, row)
+        call_id = cur.fetchone()[0]
+    else:
+        completion = [call.status, call.outcome, charged, overage, call.latency_ms]
+        db.run(cur, COMPLETE_CALL, [*completion, call.bytes, call_id])
+        if cur.fetchone() is None:
+            return call_id  # settled as abandoned while it was in flight
+    if credit and not success:
+        month = db.date_param(windows.month_start(call.at))
+        db.run(cur, RELEASE, [call.key_id, PLAN_REF, month])
+    if overage:
+        month = db.date_param(windows.month_start(call.at))
+        db.run(cur, ADD_MONTH, [call.key_id, month, 0, 1])
+        db.run(cur, ADD_MONTH, [PLAN_REF, month, 0, 1])
+    endpoint = endpoint_name(call.path)
+    db.run(
+        cur,
+        ADD_HOUR,
+        [key_ref, hour, endpoint, call.outcome, charged, int(overage), call.bytes],
+    )
+    if call.key_id is not None:
+        stale = db.datetime_param(call.at - TOUCH_EVERY)
+        db.run(cur, TOUCH_KEY, [at, call.key_id, stale])
     return call_id
 
 

@@ -7,7 +7,7 @@ UTC hour and per key and plan per UTC month move in the same transaction, so rep
 """
 
 from usage.models.alerts import Alert, AlertDelivery
-from usage.models.calls import BUCKETS, Bucket, Call, KeylessCalls, Outcome
+from usage.models.calls import BUCKETS, Bucket, Call, CallLogHorizon, KeylessCalls, Outcome
 from usage.models.counters import (
     NO_KEY_REF,
     PLAN_REF,
@@ -28,6 +28,7 @@ __all__ = [
     "Bucket",
     "CachedDay",
     "Call",
+    "CallLogHorizon",
     "DayUsage",
     "HourUsage",
     "KeylessCalls",

@@ -118,3 +118,29 @@ class KeylessCalls(models.Model):
 
     def __str__(self) -> str:
         return f"minute {self.minute} {self.address or '?'} {self.outcome}: {self.calls}"
+
+
+class CallLogHorizon(models.Model):
+    """One row: the call log holds every call since ``before`` (None: since the start).
+
+    ``prunecalls`` moves it forward before it deletes, so an interrupted prune never makes
+    ``checkcounters`` or an export believe rows are there that are gone. Counters are
+    never pruned: reports and the daily CSV cover every month for ever.
+    """
+
+    before = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "call log horizon"
+
+    def __str__(self) -> str:
+        return f"call log from {self.before:%Y-%m-%d %H:%M} UTC" if self.before else "full"
+
+    def save(self, *args, **kwargs):
+        self.pk = 1
+        super().save(*args, **kwargs)
+
+    @classmethod
+    def load(cls) -> "CallLogHorizon":
+        horizon, _ = cls.objects.get_or_create(pk=1)
+        return horizon

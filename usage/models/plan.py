@@ -86,6 +86,20 @@ class Plan(models.Model):
         return [part.strip() for part in self.recipients.split(",") if part.strip()]
 
 
+# What the change history calls each setting: the words of the settings page, not the code's.
+SETTING_NAMES = {
+    "name": "Plan name",
+    "monthly_credits": "Monthly call credits",
+    "rate_limit": "Rate limit (requests per minute)",
+    "overage": "Overage",
+    "alerts_enabled": "Alerts",
+    "thresholds": "Alert thresholds",
+    "recipients": "Extra alert recipients",
+    "webhook_url": "Alert webhook",
+}
+NUMERIC_SETTINGS = {"monthly_credits", "rate_limit"}
+
+
 class PlanChange(models.Model):
     """One field of the plan changed: who, when, from what, to what. Never edited."""
 
@@ -105,3 +119,25 @@ class PlanChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.actor}: {self.field} {self.old!r} → {self.new!r}"
+
+    @property
+    def setting(self) -> str:
+        return SETTING_NAMES.get(self.field, self.field)
+
+    @property
+    def old_shown(self) -> str:
+        return self._shown(self.old)
+
+    @property
+    def new_shown(self) -> str:
+        return self._shown(self.new)
+
+    def _shown(self, value: str) -> str:
+        """A value as the page shows it: 500,000 credits, thresholds "50, 75, 90, 100 %"."""
+        if self.field in NUMERIC_SETTINGS and value.isdigit():
+            return f"{int(value):,}"
+        if self.field == "thresholds" and value:
+            return ", ".join(value.split(",")) + " %"
+        if self.field == "recipients":
+            return ", ".join(value.split(","))
+        return value

@@ -133,46 +133,73 @@ def alerts_save(request):
 @staff_required
 @require_POST
 def alerts_toggle(request):
+    """Alerts on or off. The switch sits in the alerts form and posts its fields too, so
+    edits typed there and not saved yet come back as they were typed (not saved)."""
     form = ToggleForm(request.POST)
     if not form.is_valid():
         return _render_section(request, "alerts", Plan.load(), toggle_error="Choose on or off.")
-    services.plan_update(actor=request.user, alerts_enabled=form.is_on)
+    plan = services.plan_update(actor=request.user, alerts_enabled=form.is_on)
     word = "on" if form.is_on else "off"
-    return _saved(request, "alerts", f"Call consumption alerts are {word}.")
+    message = f"Call consumption alerts are {word}."
+    saved = _alerts_initial(plan)
+    typed = {field: request.POST[field] for field in saved if field in request.POST}
+    unsaved = {field: value for field, value in typed.items() if value != saved[field]}
+    if not unsaved:
+        return _saved(request, "alerts", message)
+    message += " Your other changes here are not saved yet: “Save alerts” keeps them."
+    extra = {
+        "alerts_form": AlertsForm(initial={**saved, **unsaved}),
+        "saved": message,
+        "saved_section": "alerts",
+    }
+    if request.htmx:
+        return _render_section(request, "alerts", plan, **extra)
+    return render(request, "usage/settings.html", _context(plan, **extra))
+
+
+def _confirmed_toggle(request, *, field: str, section: str, confirm_key: str, said: dict):
+    """A switch that asks first. GET: the confirmation (``<section>_confirm``, with
+    ``confirm_key`` true to turn it on); POST: the change, then ``said[on or off]``."""
+    form = ToggleForm(request.POST or request.GET or None)
+    if not form.is_valid():
+        return _render_section(request, section, Plan.load(), toggle_error="Choose on or off.")
+    if request.method == "GET":
+        confirm = f"{section}_confirm"
+        return _render_section(request, confirm, Plan.load(), **{confirm_key: form.is_on})
+    services.plan_update(actor=request.user, **{field: form.is_on})
+    return _saved(request, section, said["on" if form.is_on else "off"])
 
 
 @staff_required
 @require_http_methods(["GET", "POST"])
 def overage_toggle(request):
     """GET: the confirmation step ("Turn On Overage?"); POST: the change itself."""
-    form = ToggleForm(request.POST or request.GET or None)
-    if not form.is_valid():
-        return _render_section(request, "overage", Plan.load(), toggle_error="Choose on or off.")
-    if request.method == "GET":
-        return _render_section(request, "overage_confirm", Plan.load(), confirm_on=form.is_on)
-    services.plan_update(actor=request.user, overage=form.is_on)
-    if form.is_on:
-        message = "Overage is on: calls past the monthly credits go through as overage."
-    else:
-        message = "Overage is off: calls past the monthly credits are refused."
-    return _saved(request, "overage", message)
+    return _confirmed_toggle(
+        request,
+        field="overage",
+        section="overage",
+        confirm_key="confirm_on",
+        said={
+            "on": "Overage is on: calls past the monthly credits go through as overage.",
+            "off": "Overage is off: calls past the monthly credits are refused.",
+        },
+    )
 
 
 @staff_required
 @require_http_methods(["GET", "POST"])
 def cache_toggle(request):
     """GET: the confirmation step ("Turn On Response Cache?"); POST: the change itself."""
-    form = ToggleForm(request.POST or request.GET or None)
-    if not form.is_valid():
-        return _render_section(request, "cache", Plan.load(), toggle_error="Choose on or off.")
-    if request.method == "GET":
-        return _render_section(request, "cache_confirm", Plan.load(), cache_confirm_on=form.is_on)
-    services.plan_update(actor=request.user, cache_enabled=form.is_on)
-    if form.is_on:
-        message = "The response cache is on: repeated calls are answered at no credit."
-    else:
-        message = "The response cache is off: every call goes to CoinGecko."
-    return _saved(request, "cache", message)
+    return _confirmed_toggle(
+        request,
+        field="cache_enabled",
+        section="cache",
+        confirm_key="cache_confirm_on",
+        said={
+            "on": "The response cache is on: repeated calls are answered at no credit.",
+            "off": "The response cache is off: every call goes to CoinGecko.",
+        },
+    )
 
 
 @staff_required

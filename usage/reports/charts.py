@@ -1,8 +1,9 @@
-"""A server-rendered SVG bar chart of calls per day: no chart library, no CDN.
+"""A server-rendered SVG bar chart of requests per day: no chart library, no CDN.
 
 Each day is one stacked bar: successful calls, answers from the cache, errors, refusals
-(rate limits, credits, bad keys), so a bad day is visible at a glance. The template
-draws the rectangles.
+(rate limits, credits, bad keys), so a bad day is visible at a glance; or, when several
+keys are chosen, each key's share of the day. The template draws the rectangles; the same
+figures are in a table beside the chart, for keyboards and screen readers.
 """
 
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ SERIES = (
     ("errors", "Errors"),
     ("refused", "Refused"),
 )
+KEY_COLOURS = 8  # .series-key-0 … 7 in console.css, then again from the first
 
 
 @dataclass
@@ -34,6 +36,7 @@ class Bar:
     title: str
     segments: list[Segment]
     show_label: bool
+    major: bool  # labelled on a phone too (every other label)
 
 
 def nice_ceiling(value: int) -> int:
@@ -46,18 +49,25 @@ def nice_ceiling(value: int) -> int:
         step *= 10
 
 
-def day_bars(days) -> dict:
-    """Bars for ``days`` (DayTotals): coordinates in a WIDTH x HEIGHT viewBox."""
+def _label(day, *, months: bool) -> str:
+    """ "14", or "Oct 14" when the chart crosses months (and on each month's first day)."""
+    if months:
+        return f"{day.strftime('%b')} {day.day}"
+    return str(day.day)
+
+
+def _bars(days, series_of, title_of) -> dict:
     top = nice_ceiling(max((day.calls for day in days), default=0))
     plot = HEIGHT - TOP - BOTTOM
     slot = WIDTH / max(len(days), 1)
-    every = max(1, round(len(days) / 10))  # at most ~10 labels on the axis
+    months = len({(day.day.year, day.day.month) for day in days}) > 1
+    every = max(1, round(len(days) / (7 if months else 10)))  # labels that fit the axis
     bars = []
     for i, day in enumerate(days):
         base = HEIGHT - BOTTOM
         segments = []
-        for series, _ in SERIES:
-            height = plot * getattr(day, series) / top
+        for series, value in series_of(day):
+            height = plot * value / top
             base -= height
             if height > 0:
                 segments.append(Segment(series, round(base, 2), round(height, 2)))
@@ -65,20 +75,51 @@ def day_bars(days) -> dict:
             Bar(
                 x=round(i * slot + slot * 0.1, 2),
                 width=round(slot * 0.8, 2),
-                label=day.day.strftime("%d"),
-                title=f"{day.day.isoformat()}: {day.calls} calls ({day.ok} successful, "
-                + (f"{day.saved} from cache, " if day.saved else "")
-                + f"{day.errors} errors, {day.refused} refused)",
+                label=_label(day.day, months=months),
+                title=title_of(day),
                 segments=segments,
                 show_label=i % every == 0,
+                major=i % (2 * every) == 0,
             )
         )
     return {
         "bars": bars,
         "width": WIDTH,
         "height": HEIGHT,
-        "top": top,
+        "top": f"{top:,}",
         "top_y": TOP,
         "axis_y": HEIGHT - BOTTOM,
-        "series": SERIES,
     }
+
+
+def day_bars(days) -> dict:
+    """Bars for ``days`` (DayTotals) by outcome: coordinates in a WIDTH x HEIGHT viewBox."""
+
+    def title(day):
+        return (
+            f"{day.day.isoformat()}: {day.calls:,} requests ({day.ok:,} successful, "
+            + (f"{day.saved:,} from cache, " if day.saved else "")
+            + f"{day.errors:,} errors, {day.refused:,} refused)"
+        )
+
+    chart = _bars(days, lambda day: [(s, getattr(day, s)) for s, _ in SERIES], title)
+    chart["series"] = SERIES
+    return chart
+
+
+def key_bars(days, keys) -> dict:
+    """Bars for ``days`` split by key (DayTotals with ``by_key``), one colour per key."""
+    colour = {key.pk: f"key-{i % KEY_COLOURS}" for i, key in enumerate(keys)}
+
+    def series_of(day):
+        counts = day.by_key or {}
+        return [(colour[key.pk], counts.get(key.pk, 0)) for key in keys]
+
+    def title(day):
+        counts = day.by_key or {}
+        shares = ", ".join(f"{key.label} {counts.get(key.pk, 0):,}" for key in keys)
+        return f"{day.day.isoformat()}: {day.calls:,} requests ({shares})"
+
+    chart = _bars(days, series_of, title)
+    chart["series"] = [(colour[key.pk], key.label) for key in keys]
+    return chart

@@ -16,6 +16,7 @@ left out as well.
 import csv
 import io
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 
 from django.db import connection
 from django.db.models import Sum
@@ -30,13 +31,15 @@ DAY = "day"
 CALL = "call"
 GRANULARITIES = [(DAY, "Daily summary per key"), (CALL, "Every call")]
 
+# The console's words: "requests" counts every call, "credits used" those that cost a
+# credit, overage included (docs/reports.md).
 DAILY_HEADER = [
     "date",
     "key label",
     "key prefix",
-    "calls",
-    "credits",
-    "overage calls",
+    "requests",
+    "credits used",
+    "overage",
     "errors",
     "rate limited",
     "cached",
@@ -74,8 +77,11 @@ def key_names(keys: Iterable) -> dict[int, tuple[str, str]]:
     }
 
 
-def export_filename(period: Period, granularity: str) -> str:
+def export_filename(period: Period, granularity: str, horizon: datetime | None = None) -> str:
+    """The download's name; a per-call file that the retention cut short says since when."""
     suffix = "-calls" if granularity == CALL else ""
+    if granularity == CALL and horizon is not None and period.start < horizon:
+        suffix += f"-since-{horizon:%Y-%m-%d}"
     return f"tollgate-usage-{period.slug}{suffix}.csv"
 
 
@@ -139,10 +145,10 @@ def daily_csv(*, keys: list, period: Period) -> Iterator[str]:
             if written >= ROWS_PER_CHUNK:
                 yield out.take()
                 written = 0
-        # calls, credits, overage calls, errors, rate limited, answered from the cache
+        # requests, credits used (overage included), overage, errors, rate limited, cached
         row = totals.setdefault(key_ref, [0, 0, 0, 0, 0, 0])
         row[0] += calls
-        row[1] += credits
+        row[1] += credits + overage
         row[2] += overage
         if BUCKETS[outcome] == Bucket.ERRORS:
             row[3] += calls
@@ -233,6 +239,14 @@ def period_calls(*, keys: list, period: Period):
     )
 
 
+def has_rows(*, keys: list, period: Period) -> bool:
+    """Whether the export of ``keys`` over ``period`` has a row, from the hour counters
+    (every call moves one): an empty file is not offered as a download."""
+    return HourUsage.objects.filter(
+        key_ref__in=[key.pk for key in keys], hour__gte=period.start, hour__lt=period.end
+    ).exists()
+
+
 def stream_csv(*, keys: list, period: Period, granularity: str) -> Iterator[str]:
     """The export of ``keys`` over ``period``: the text of the file, in chunks."""
     if granularity == CALL:
@@ -240,8 +254,21 @@ def stream_csv(*, keys: list, period: Period, granularity: str) -> Iterator[str]
     return daily_csv(keys=keys, period=period)
 
 
+# A download starts with UTF-8's byte-order mark: without it Excel reads the file as the
+# local code page and garbles non-ASCII labels ("café" as "cafÃ©"). LibreOffice, pandas
+# (encoding="utf-8-sig") and Python's csv (same) read it fine. ``exportusage`` writes no
+# mark: its output goes to scripts more often than to Excel.
+BOM = "\ufeff"
+
+
+def _bom_first(chunks: Iterator[str]) -> Iterator[str]:
+    yield BOM + next(chunks, "")
+    yield from chunks
+
+
 def csv_response(chunks: Iterator[str], *, filename: str) -> StreamingHttpResponse:
-    response = StreamingHttpResponse(chunks, content_type="text/csv; charset=utf-8")
+    """A streamed CSV download of ``chunks`` (text), with the byte-order mark first."""
+    response = StreamingHttpResponse(_bom_first(chunks), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     add_never_cache_headers(response)  # someone's usage: never kept by a shared cache
     return response

@@ -1,11 +1,14 @@
 """The history and export filters: keys, and a timeframe or a date range.
 
-A timeframe and a date range are never mixed silently: asking for both is a form error.
+A date range, once given, wins over the timeframe: the page starts on "This month", and a
+person who then picks two dates means those dates. ``canonical_query`` is the filter as a
+short query string (no empty fields, no timeframe beside a range), for links and the URL.
 """
 
 from datetime import datetime
 
 from django import forms
+from django.http import QueryDict
 
 from usage.metering import windows
 from usage.reports.export import DAY, GRANULARITIES
@@ -21,7 +24,10 @@ from usage.reports.selectors import keys_for_reports
 
 class UsageFilterForm(forms.Form):
     keys = forms.MultipleChoiceField(
-        label="API keys", required=False, help_text="None selected: all of them."
+        label="API keys",
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="None checked: all of them.",
     )
     timeframe = forms.ChoiceField(
         choices=[("", "— or a date range —"), *TIMEFRAMES], required=False
@@ -48,10 +54,6 @@ class UsageFilterForm(forms.Form):
         start, end = cleaned.get("start"), cleaned.get("end")
         if self.errors:
             return cleaned
-        if timeframe and (start or end):
-            raise forms.ValidationError(
-                "Choose a timeframe or a date range, not both.", code="mixed"
-            )
         if start or end:
             if not start:
                 self.add_error("start", "Give the first day of the range.")
@@ -73,6 +75,42 @@ class UsageFilterForm(forms.Form):
             key for key in self.available_keys if not chosen or key.pk in chosen
         ]
         return cleaned
+
+    def key_options(self) -> dict:
+        """The key checkboxes: ``active`` and ``deleted``, each a list of (key, checked).
+
+        What is checked is what the results show: every key when none was chosen.
+        ``deleted_chosen`` says a deleted key was picked on purpose (its list opens).
+        """
+        if self.is_bound and self.is_valid():
+            checked = {key.pk for key in self.cleaned_data["selected_keys"]}
+        elif self.is_bound:
+            given = self.data.getlist("keys") if hasattr(self.data, "getlist") else []
+            checked = {int(pk) for pk in given if pk.isdigit()}
+        else:
+            checked = {key.pk for key in self.available_keys}
+        active = [(key, key.pk in checked) for key in self.available_keys if key.is_active]
+        deleted = [(key, key.pk in checked) for key in self.available_keys if not key.is_active]
+        everything = len(checked) == len(self.available_keys)
+        return {
+            "active": active,
+            "deleted": deleted,
+            "deleted_chosen": not everything and any(chosen for _, chosen in deleted),
+        }
+
+    def canonical_query(self) -> str:
+        """The valid filter as the shortest query string that asks for it again."""
+        cleaned = self.cleaned_data
+        query = QueryDict(mutable=True)
+        selected = cleaned["selected_keys"]
+        if len(selected) < len(self.available_keys):
+            query.setlist("keys", [str(key.pk) for key in selected])
+        if cleaned.get("start"):
+            query["start"] = cleaned["start"].isoformat()
+            query["end"] = cleaned["end"].isoformat()
+        else:
+            query["timeframe"] = cleaned.get("timeframe") or DEFAULT_TIMEFRAME
+        return query.urlencode()
 
 
 class ExportForm(UsageFilterForm):

@@ -44,6 +44,12 @@ class Period:
         return [self.first_day + timedelta(days=i) for i in range(count)]
 
     @property
+    def heading(self) -> str:
+        """ "Last 7 days (2026-11-20 to 2026-11-26)"; a date range says its dates once."""
+        dates = f"{self.first_day.isoformat()} to {self.last_day.isoformat()}"
+        return dates if self.label == dates else f"{self.label} ({dates})"
+
+    @property
     def slug(self) -> str:
         return f"{self.first_day.isoformat()}_{self.last_day.isoformat()}"
 

@@ -26,6 +26,17 @@ class DayTotals:
     errors: int = 0
     rate_limited: int = 0
     refused: int = 0  # every refusal, rate limits included
+    by_key: dict | None = None  # key ref -> requests, when asked for (the split chart)
+
+    @property
+    def requests(self) -> int:
+        """Every call, whatever its answer (the console's "requests")."""
+        return self.calls
+
+    @property
+    def credits_used(self) -> int:
+        """Calls that cost a credit, overage included (the console's "credits used")."""
+        return self.credits + self.overage_calls
 
 
 def _add(totals: DayTotals, outcome: str, calls: int, credits: int, overage: int) -> None:
@@ -46,22 +57,24 @@ def _add(totals: DayTotals, outcome: str, calls: int, credits: int, overage: int
 
 
 BY_HOUR_AND_OUTCOME = (
-    "SELECT hour, outcome, SUM(calls), SUM(credits), SUM(overage_calls) FROM usage_hourusage "
-    "WHERE hour >= %s AND hour < %s AND key_ref IN ({refs}) GROUP BY hour, outcome"
+    "SELECT hour, key_ref, outcome, SUM(calls), SUM(credits), SUM(overage_calls) "
+    "FROM usage_hourusage WHERE hour >= %s AND hour < %s AND key_ref IN ({refs}) "
+    "GROUP BY hour, key_ref, outcome"
 )
 BY_DAY_AND_OUTCOME = (
-    "SELECT day, outcome, SUM(calls), SUM(credits), SUM(overage_calls) FROM usage_dayusage "
-    "WHERE zone = %s AND day >= %s AND day <= %s AND key_ref IN ({refs}) GROUP BY day, outcome"
+    "SELECT day, key_ref, outcome, SUM(calls), SUM(credits), SUM(overage_calls) "
+    "FROM usage_dayusage WHERE zone = %s AND day >= %s AND day <= %s AND key_ref IN ({refs}) "
+    "GROUP BY day, key_ref, outcome"
 )
 BY_ENDPOINT_AND_OUTCOME_HOURS = (
-    "SELECT endpoint, outcome, SUM(calls), SUM(credits), SUM(overage_calls) "
+    "SELECT key_ref, endpoint, outcome, SUM(calls), SUM(credits), SUM(overage_calls) "
     "FROM usage_hourusage WHERE hour >= %s AND hour < %s AND key_ref IN ({refs}) "
-    "GROUP BY endpoint, outcome"
+    "GROUP BY key_ref, endpoint, outcome"
 )
 BY_ENDPOINT_AND_OUTCOME_DAYS = (
-    "SELECT endpoint, outcome, SUM(calls), SUM(credits), SUM(overage_calls) "
+    "SELECT key_ref, endpoint, outcome, SUM(calls), SUM(credits), SUM(overage_calls) "
     "FROM usage_dayusage WHERE zone = %s AND day >= %s AND day <= %s AND key_ref IN ({refs}) "
-    "GROUP BY endpoint, outcome"
+    "GROUP BY key_ref, endpoint, outcome"
 )
 
 
@@ -109,8 +122,12 @@ def _counter_rows(by_days: str, by_hours: str, *, key_refs: list[int], period, n
         yield from db.fetch_all(by_hours.format(refs=refs), params)
 
 
-def usage_by_day(*, key_refs: list[int], period, now: datetime | None = None) -> list[DayTotals]:
+def usage_by_day(
+    *, key_refs: list[int], period, now: datetime | None = None, split_by_key: bool = False
+) -> list[DayTotals]:
     """One row per local day of ``period``, from the day cache and the hour counters.
+
+    With ``split_by_key``, each day also has its requests per key (``DayTotals.by_key``).
 
     Never the call log. The hour counters are grouped by UTC hour in SQL (an index range
     scan), then folded into the team's local days here, which is exact for any whole-hour
@@ -129,13 +146,16 @@ def usage_by_day(*, key_refs: list[int], period, now: datetime | None = None) ->
         period=period,
         now=now or windows.utc_now(),
     )
-    for moment, outcome, calls, credits, overage in rows:
+    for moment, key_ref, outcome, calls, credits, overage in rows:
         day_of = local_day.get(moment)
         if day_of is None:
             day_of = local_day[moment] = _local_day(moment, zone)
         day = days.get(day_of)
         if day is not None:
             _add(day, outcome, int(calls), int(credits), int(overage))
+            if split_by_key:
+                day.by_key = day.by_key or {}
+                day.by_key[key_ref] = day.by_key.get(key_ref, 0) + int(calls)
     return list(days.values())
 
 
@@ -151,11 +171,12 @@ def _local_day(moment, zone) -> date:
 
 
 def usage_breakdowns(*, key_refs: list[int], period, now: datetime | None = None):
-    """Calls, credits and overage by endpoint and by outcome over ``period``, busiest first.
+    """Calls, credits and overage by key, by endpoint and by outcome over ``period``,
+    busiest first (``key`` holds key refs).
 
-    One pass over the day cache and the hour counters for both tables.
+    One pass over the day cache and the hour counters for all three tables.
     """
-    tables = {"endpoint": {}, "outcome": {}}
+    tables = {"key": {}, "endpoint": {}, "outcome": {}}
     if key_refs:
         rows = _counter_rows(
             BY_ENDPOINT_AND_OUTCOME_DAYS,
@@ -164,8 +185,8 @@ def usage_breakdowns(*, key_refs: list[int], period, now: datetime | None = None
             period=period,
             now=now or windows.utc_now(),
         )
-        for endpoint, outcome, calls, credits, overage in rows:
-            for field, value in (("endpoint", endpoint), ("outcome", outcome)):
+        for key_ref, endpoint, outcome, calls, credits, overage in rows:
+            for field, value in (("key", key_ref), ("endpoint", endpoint), ("outcome", outcome)):
                 row = tables[field].setdefault(
                     value, {field: value, "calls": 0, "credits": 0, "overage_calls": 0, "saved": 0}
                 )
@@ -202,7 +223,7 @@ def requests_by_key(*, key_refs: list[int], period, now: datetime) -> dict[int, 
 @dataclass
 class KeyReport:
     key: object
-    calls: int  # this month: credited calls plus overage calls
+    calls: int  # this month: credited calls plus overage calls (the "credits used")
     overage_calls: int
     remaining: int
     rate_limit: int
@@ -213,6 +234,20 @@ class KeyReport:
     @property
     def saved_share(self) -> float:
         return self.saved / self.requests if self.requests else 0.0
+
+    @property
+    def credits_used(self) -> int:
+        return self.calls
+
+    @property
+    def percent_used(self) -> int:
+        """Credits used as a whole percentage of the monthly credits; past 100 with overage."""
+        return self.calls * 100 // self.monthly_credits if self.monthly_credits else 0
+
+    @property
+    def own_credits(self) -> bool:
+        """Whether the key has monthly credits of its own (else the plan's apply)."""
+        return self.key is not None and self.key.monthly_credits is not None
 
 
 def month_report(*, keys, plan, now: datetime) -> tuple[KeyReport, list[KeyReport]]:

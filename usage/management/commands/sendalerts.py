@@ -1,4 +1,5 @@
-"""The alert sender: a loop that detects crossed thresholds and sends what is due.
+"""The alert sender: a loop that detects crossed thresholds and sends what is due, and
+prunes the call log once a day (CALL_LOG_RETENTION_DAYS, usage/metering/retention.py).
 
 ``make run`` starts it beside gunicorn (see dashboard/gunicorn_conf.py); in production
 run exactly one or several, under a process manager: racing senders are safe (see
@@ -12,7 +13,9 @@ import threading
 from django.core.management.base import BaseCommand
 from django.db import DatabaseError, close_old_connections
 
+from usage.alerts import heartbeat
 from usage.alerts.delivery import alerts_run_once
+from usage.metering import retention
 
 
 class Command(BaseCommand):
@@ -41,15 +44,23 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
+
+        def stopping() -> bool:
+            # Asked between deliveries too: a long queue of slow sends still beats.
+            heartbeat.beat()
+            return stop.is_set()
+
         parent = os.getppid()
         self.stdout.write(f"sendalerts: scanning every {interval:g}s (pid {os.getpid()})")
         self.stdout.flush()
+        retention.prune_daily(stop)
         while not stop.is_set():
             if exit_with_parent and os.getppid() != parent:
                 break
             close_old_connections()
+            heartbeat.beat()  # /readyz: this host's sender is alive (usage/alerts/heartbeat.py)
             try:
-                alerts_run_once(should_stop=stop.is_set)
+                alerts_run_once(should_stop=stopping)
             except DatabaseError as exc:
                 # The database restarting must not end the sender: try again next scan.
                 self.stderr.write(f"sendalerts: database error: {exc}")
