@@ -13,10 +13,12 @@ email after ``SENDING_LEASE``, as an alert would.
 """
 
 import logging
+import time
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
+from django.db import DatabaseError
 from django.db.models import F
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -75,6 +77,21 @@ def _send(key: ApiKey) -> None:
     message.send()
 
 
+def _record_sent(key: ApiKey) -> None:
+    """Sent: this write must land, or the notice would go again after its lease. A
+    database hiccup right now gets a few quick retries, as an alert's "sent" does."""
+    for pause in (0.05, 0.2, 1.0, None):
+        try:
+            ApiKey.objects.filter(pk=key.pk).update(
+                expiry_notice_for=key.expires_at, expiry_notice_claimed_at=None
+            )
+            return
+        except DatabaseError:
+            if pause is None:
+                raise
+            time.sleep(pause)
+
+
 def expiry_notices_send(*, now: datetime | None = None, should_stop=lambda: False) -> int:
     """Email every owner whose key expires within 7 days and has not been told about
     that expiry yet. Returns how many notices went out."""
@@ -101,9 +118,7 @@ def expiry_notices_send(*, now: datetime | None = None, should_stop=lambda: Fals
                 expiry_notice_claimed_at=now - SENDING_LEASE + RETRY
             )
             continue
-        ApiKey.objects.filter(pk=key.pk).update(
-            expiry_notice_for=key.expires_at, expiry_notice_claimed_at=None
-        )
+        _record_sent(key)
         logger.info("expiry notice: sent to %s about key %s", key.owner.email, key.masked)
         sent += 1
     return sent
