@@ -321,3 +321,15 @@ class TestCacheSavings:
         assert "50 % from cache" in body
         day = body.split('data-day="2026-11-26"')[1].split("</tr>")[0]
         assert re.search(r'data-col="saved"[^>]*>1<', day)
+
+
+def test_more_keys_than_colours_are_drawn_as_other_keys(owner_client, owner, clock):
+    keys = [key_create(owner=owner, label=f"key {i:02}")[0] for i in range(10)]
+    for i, key in enumerate(keys):
+        for _ in range(i + 1):  # key 09 the busiest
+            record_call(key, NOW)
+    chart = history(owner_client, timeframe="7d").context["chart"]
+    names = [name for _, name in chart["series"]]
+    assert names == [f"key {i:02}" for i in range(3, 10)] + ["Other keys (3)"]
+    assert len({series for series, _ in chart["series"]}) == 8  # every colour once
+    assert chart["bars"][-1].title.endswith("key 09 10, Other keys 6)")
