@@ -307,8 +307,8 @@ class TestCacheSavings:
         assert "(75 %)" in body
         row = body.split(f'data-key-id="{key.pk}"')[1].split("</tr>")[0]
         assert re.search(r'data-col="calls"[^>]*>1<', row)  # one credit used...
-        assert re.search(r'data-col="requests"[^>]*>4<', row)  # ...for four requests
-        assert re.search(r'data-col="saved"[^>]*>3 ', row)
+        assert re.search(r'data-col="requests"[^>]*>4 requests, ', row)  # ...for four requests
+        assert re.search(r'data-col="saved"[^>]*>3 from cache \(75 %\)<', row)
         assert "3 from cache" in body  # in the chart's day
 
     def test_history_shows_the_cached_share_per_endpoint_and_day(
@@ -320,7 +320,7 @@ class TestCacheSavings:
         body = owner_client.get(reverse("usage:history"), {"timeframe": "24h"}).content.decode()
         assert "50 % from cache" in body
         day = body.split('data-day="2026-11-26"')[1].split("</tr>")[0]
-        assert re.search(r'data-col="saved"[^>]*>1<', day)
+        assert re.search(r'data-col="saved"[^>]*>1 from cache<', day)
 
 
 def test_more_keys_than_colours_are_drawn_as_other_keys(owner_client, owner, clock):
