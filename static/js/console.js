@@ -44,19 +44,29 @@ document.addEventListener("htmx:afterSettle", (event) => {
   // An outerHTML swap replaced the target: look at what took its place.
   if (target && !target.isConnected && target.id) target = document.getElementById(target.id);
   if (!target) return;
+  // After the swap's other parts (a table swapped out of band) have settled too.
+  setTimeout(() => focusChanged(target), 0);
+});
+
+function focusChanged(target) {
+  if (!target.isConnected) return;
   const invalid = target.querySelector(".is-invalid");
   let element = invalid || target.querySelector("[data-focus]");
   if (element && element.dataset.focus && element.dataset.focus !== "self") {
     element = document.querySelector(element.dataset.focus) || element;
   }
-  if (element) {
+  if (element && document.activeElement !== element) {
     element.focus({ preventScroll: true });
     element.scrollIntoView({ block: "nearest" });
     if (element.matches("input[readonly]")) element.select();
   }
-  const status = target.querySelector('[role="status"], [role="alert"]');
-  if (status) announce(status.textContent.trim());
-});
+  // role="alert" is read out on its own; a swapped-in role="status" often is not.
+  const status = target.querySelector('[role="status"]');
+  if (status && status.dataset.announced !== "1") {
+    status.dataset.announced = "1";
+    announce(status.textContent.trim());
+  }
+}
 
 // The keys page's panel: remember what opened it, so closing it gives focus back.
 let panelOpener = null;

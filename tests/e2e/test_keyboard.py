@@ -32,7 +32,7 @@ def test_focus_follows_add_edit_and_delete(sized_page, live_server, owner):
         "() => [document.activeElement.selectionStart, document.activeElement.selectionEnd]"
     ) == [0, len(value)], "the new key should be selected, ready to copy"
     expect(raw).to_be_in_viewport()
-    expect(announced(page)).to_contain_text("It will not be shown again")
+    expect(page.get_by_role("alert")).to_contain_text("It will not be shown again")  # read out
 
     # Copy: "Copied" because it was, and the clipboard holds the key; then it resets.
     copy = page.locator("[data-copy-target]")
@@ -60,6 +60,7 @@ def test_focus_follows_add_edit_and_delete(sized_page, live_server, owner):
 
     # Save: the focus goes to the key's row, and the change is announced.
     edit.click()
+    expect(label).to_be_focused()  # the form is ready (htmx has processed it)
     label.fill("pricing bot v2")
     page.keyboard.press("Enter")
     expect(page.get_by_role("status")).to_contain_text("Saved “pricing bot v2”.")
@@ -76,6 +77,7 @@ def test_focus_follows_add_edit_and_delete(sized_page, live_server, owner):
     expect(heading).to_have_count(0)
     expect(delete).to_be_focused()
     delete.click()
+    expect(heading).to_be_focused()  # the confirmation is ready (htmx has processed it)
     page.get_by_role("button", name="Delete Key").click()
     status = page.get_by_role("status")
     expect(status).to_contain_text("Deleted “pricing bot v2”.")

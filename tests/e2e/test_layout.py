@@ -152,3 +152,18 @@ def test_on_a_phone_the_keys_table_is_a_list_of_cards(sized_page, live_server, b
     assert header_shown is not phone
     box = row.bounding_box()
     assert box["width"] <= page.viewport_size["width"]
+
+
+@pytest.mark.parametrize("width", [360, 576, 768, 1024])
+def test_no_page_scrolls_sideways_at_other_widths(browser, live_server, busy_team, _live, width):
+    """Between the phone and the desktop: a small phone, a tablet upright and sideways."""
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    page = context.new_page()
+    try:
+        log_in(page, live_server, username="carol")
+        for path, heading in PAGES:
+            page.goto(f"{live_server.url}{path}")
+            expect(page.get_by_role("heading", name=heading).first).to_be_visible()
+            assert sideways_overflow(page) <= 0, f"{path} is too wide: {too_wide(page)}"
+    finally:
+        context.close()

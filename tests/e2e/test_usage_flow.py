@@ -25,6 +25,7 @@ def test_filter_by_key_and_range_then_download_the_csv(page, live_server, owner)
     page.get_by_role("link", name="Usage", exact=True).click()
     expect(page.get_by_role("heading", name="API Usage Report")).to_be_visible()
     page.get_by_role("link", name="History and CSV export").click()
+    page.wait_for_url("**/usage/history/")  # loaded: console.js applies the filters
 
     # Untick the other key, then pick two dates on the "This month" default: the results
     # follow each change, without a Show click and without a page load.

@@ -70,7 +70,7 @@ class TestRoll:
         assert [row[1:4] for row in rows[1:]] == [["pricing bot", key.prefix, "3"]]
         report = owner_client.get("/usage/").content.decode()
         assert report.count("data-key-id=") == 1  # one row in the month's table
-        assert re.search(r'data-col="requests"[^>]*>3<', report) and key.prefix in report
+        assert re.search(r'data-col="requests"[^>]*>3 requests', report) and key.prefix in report
         assert key.previous_prefix not in report
 
     def test_a_roll_without_grace_stops_the_old_value_at_once(self, client, api, upstream, clock):

@@ -307,8 +307,8 @@ class TestCacheSavings:
         assert "(75 %)" in body
         row = body.split(f'data-key-id="{key.pk}"')[1].split("</tr>")[0]
         assert re.search(r'data-col="calls"[^>]*>1<', row)  # one credit used...
-        assert re.search(r'data-col="requests"[^>]*>4<', row)  # ...for four requests
-        assert re.search(r'data-col="saved"[^>]*>3 ', row)
+        assert re.search(r'data-col="requests"[^>]*>4 requests, ', row)  # ...for four requests
+        assert re.search(r'data-col="saved"[^>]*>3 from cache \(75 %\)<', row)
         assert "3 from cache" in body  # in the chart's day
 
     def test_history_shows_the_cached_share_per_endpoint_and_day(
@@ -320,4 +320,16 @@ class TestCacheSavings:
         body = owner_client.get(reverse("usage:history"), {"timeframe": "24h"}).content.decode()
         assert "50 % from cache" in body
         day = body.split('data-day="2026-11-26"')[1].split("</tr>")[0]
-        assert re.search(r'data-col="saved"[^>]*>1<', day)
+        assert re.search(r'data-col="saved"[^>]*>1 from cache<', day)
+
+
+def test_more_keys_than_colours_are_drawn_as_other_keys(owner_client, owner, clock):
+    keys = [key_create(owner=owner, label=f"key {i:02}")[0] for i in range(10)]
+    for i, key in enumerate(keys):
+        for _ in range(i + 1):  # key 09 the busiest
+            record_call(key, NOW)
+    chart = history(owner_client, timeframe="7d").context["chart"]
+    names = [name for _, name in chart["series"]]
+    assert names == [f"key {i:02}" for i in range(3, 10)] + ["Other keys (3)"]
+    assert len({series for series, _ in chart["series"]}) == 8  # every colour once
+    assert chart["bars"][-1].title.endswith("key 09 10, Other keys 6)")

@@ -108,18 +108,35 @@ def day_bars(days) -> dict:
 
 
 def key_bars(days, keys) -> dict:
-    """Bars for ``days`` split by key (DayTotals with ``by_key``), one colour per key."""
-    colour = {key.pk: f"key-{i % KEY_COLOURS}" for i, key in enumerate(keys)}
+    """Bars for ``days`` split by key (DayTotals with ``by_key``), one colour per key.
 
-    def series_of(day):
+    Past KEY_COLOURS keys, the busiest KEY_COLOURS - 1 keep their colour and the rest are
+    drawn together as "Other keys", so no two keys share a colour.
+    """
+    totals = {key.pk: sum((day.by_key or {}).get(key.pk, 0) for day in days) for key in keys}
+    if len(keys) > KEY_COLOURS:
+        busiest = sorted(keys, key=lambda key: -totals[key.pk])[: KEY_COLOURS - 1]
+        shown = [key for key in keys if key in busiest]  # in the keys' own order
+    else:
+        shown = list(keys)
+    others = [key for key in keys if key not in shown]
+    colour = {key.pk: f"key-{i}" for i, key in enumerate(shown)}
+    other_colour = f"key-{KEY_COLOURS - 1}"
+
+    def shares(day):
         counts = day.by_key or {}
-        return [(colour[key.pk], counts.get(key.pk, 0)) for key in keys]
+        parts = [(colour[key.pk], key.label, counts.get(key.pk, 0)) for key in shown]
+        if others:
+            rest = sum(counts.get(key.pk, 0) for key in others)
+            parts.append((other_colour, "Other keys", rest))
+        return parts
 
     def title(day):
-        counts = day.by_key or {}
-        shares = ", ".join(f"{key.label} {counts.get(key.pk, 0):,}" for key in keys)
-        return f"{day.day.isoformat()}: {day.calls:,} requests ({shares})"
+        text = ", ".join(f"{label} {value:,}" for _, label, value in shares(day))
+        return f"{day.day.isoformat()}: {day.calls:,} requests ({text})"
 
-    chart = _bars(days, series_of, title)
-    chart["series"] = [(colour[key.pk], key.label) for key in keys]
+    chart = _bars(days, lambda day: [(c, v) for c, _, v in shares(day)], title)
+    chart["series"] = [(colour[key.pk], key.label) for key in shown]
+    if others:
+        chart["series"].append((other_colour, f"Other keys ({len(others)})"))
     return chart
