@@ -301,6 +301,9 @@ class TestCommand:
         monkeypatch.setattr(sendalerts, "alerts_run_once", one_pass)
         # The test's transaction would look stale to it and be closed under the test.
         monkeypatch.setattr(sendalerts, "close_old_connections", lambda: None)
+        # The daily prune runs in a thread with a connection of its own, which would commit
+        # outside the test's transaction (test_retention.py runs it in a real process).
+        monkeypatch.setattr(sendalerts.retention, "prune_daily", lambda stop: None)
         previous = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
         call(api, 2)
         out = io.StringIO()

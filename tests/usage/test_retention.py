@@ -136,3 +136,31 @@ def test_a_prune_under_load_leaves_every_call_and_counter_exact(upstream, tmp_pa
     old_left, mine = server.manage("shell", "-v", "0", "-c", script).split()
     assert old_left == "0"
     assert int(mine) == len(statuses)
+
+
+def test_the_alert_sender_prunes_the_log_as_it_starts(upstream, tmp_path):
+    """sendalerts' loop runs prunecalls in a thread of its own, once at start, then daily."""
+    server = TollgateServer("sqlite", "", tmp_path, upstream.url)
+    server.manage("seedusage", "--calls", "500", "--days", "800", "--keys", "2", "--seed", "2")
+    count_old = (
+        "from usage.models import Call; from datetime import timedelta; "
+        "from usage.metering.windows import utc_now; "
+        "print(Call.objects.filter(at__lt=utc_now() - timedelta(days=401)).count())"
+    )
+    assert int(server.manage("shell", "-v", "0", "-c", count_old)) > 0
+    sender = subprocess.Popen(
+        [sys.executable, "manage.py", "sendalerts", "--interval", "1"],
+        cwd=ROOT,
+        env=server.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while int(server.manage("shell", "-v", "0", "-c", count_old)) > 0:
+            assert time.monotonic() < deadline, "the sender did not prune the old calls"
+            time.sleep(0.5)
+    finally:
+        sender.terminate()
+        sender.wait(timeout=20)
+    assert "counters match the call log since" in server.manage("checkcounters")
