@@ -120,6 +120,12 @@ class _Question:
             lead_for = settings.UPSTREAM_CONNECT_TIMEOUT + settings.UPSTREAM_TIMEOUT + 5
             leader = store.lead(self.cache_key, token, seconds=lead_for)
             if leader == token:
+                # The last leader may have stored its answer and let go between our look
+                # and our lead: look again, or this would be a second upstream call.
+                entry = store.get(self.cache_key)
+                if entry is not None and entry.fresh(time.time()):
+                    _publish(store, self, token, Entry(0, [], b"", time.time(), outcome=RETRY))
+                    return self.answer(entry, Outcome.CACHED, "hit")
                 return self.fetch(token=token, store=store)
             db.release_pooled_connection()  # waiting needs no database connection
             result = _wait(store, self.cache_key, leader, deadline)
