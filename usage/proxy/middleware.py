@@ -4,8 +4,9 @@ It runs as the first middleware and answers /api/v3/ itself, so the hot path ski
 sessions, CSRF, authentication middleware, URL resolving and templates entirely.
 
 Database round trips of a forwarded call (DB limiter; with Redis, steps 3-4 are one Redis
-script outside the transaction; on PostgreSQL, pipeline mode sends unread statements with
-the next read, see usage.metering.db):
+script outside the transaction; on PostgreSQL, 5-7 are one call of tollgate_admit and 8-11
+one of tollgate_complete, migration usage 0011, and pipeline mode sends unread statements
+with the next read, see usage.metering.db):
 
   1. SELECT the plan, the key by either digest and its owner (unique indexes)
                                                                           - access.authenticate
