@@ -91,12 +91,16 @@ def log_in(page, live_server, username="alice"):
 
 
 class Inbox:
-    """An aiosmtpd handler keeping every message: [(recipients, raw message text)]."""
+    """An aiosmtpd handler keeping every message: [(recipients, raw message text)]; while
+    ``refusing``, it answers 451 (a mail server that says "try again later")."""
 
     def __init__(self):
         self.messages = []
+        self.refusing = False
 
     async def handle_DATA(self, server, session, envelope):
+        if self.refusing:
+            return "451 4.3.0 try again later"
         self.messages.append((envelope.rcpt_tos, envelope.content.decode("utf8", "replace")))
         return "250 OK"
 

@@ -8,27 +8,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from aiosmtpd.controller import Controller
 
-from tests.support import free_port
+from tests.support import Inbox, free_port
 from usage.alerts import delivery
 from usage.models import PLAN_REF, AlertDelivery, MonthUsage
 
 pytestmark = pytest.mark.django_db
 NOW = datetime(2026, 11, 26, 10, 5, 20, tzinfo=UTC)
 MONTH = NOW.date().replace(day=1)
-
-
-class Inbox:
-    """aiosmtpd handler: refuses mail while ``refusing``, else keeps it."""
-
-    def __init__(self):
-        self.messages = []
-        self.refusing = False
-
-    async def handle_DATA(self, server, session, envelope):
-        if self.refusing:
-            return "451 4.3.0 try again later"
-        self.messages.append((envelope.rcpt_tos, envelope.content.decode("utf8", "replace")))
-        return "250 OK"
 
 
 @pytest.fixture

@@ -6,12 +6,11 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from aiosmtpd.controller import Controller
 from django.db.models import F
 
 from keys.models import ApiKey
 from keys.services import key_create, key_delete, key_set_access
-from tests.support import free_port
+from tests.support import Inbox, smtp_on_loopback
 from usage.alerts import delivery, expiry
 
 pytestmark = pytest.mark.django_db
@@ -19,28 +18,11 @@ NOW = datetime(2026, 11, 26, 10, 5, 20, tzinfo=UTC)
 EXPIRES = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
 
 
-class Inbox:
-    def __init__(self):
-        self.messages = []
-        self.refusing = False
-
-    async def handle_DATA(self, server, session, envelope):
-        if self.refusing:
-            return "451 4.3.0 try again later"
-        self.messages.append((envelope.rcpt_tos, envelope.content.decode("utf8", "replace")))
-        return "250 OK"
-
-
 @pytest.fixture
 def inbox(settings, clock):
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST = "127.0.0.1"
-    settings.EMAIL_PORT = free_port()
-    settings.EMAIL_TIMEOUT = 5
     settings.TIME_ZONE = "UTC"
     box = Inbox()
-    controller = Controller(box, hostname="127.0.0.1", port=settings.EMAIL_PORT)
-    controller.start()
+    controller = smtp_on_loopback(settings, box)
     yield box
     controller.stop()
 
