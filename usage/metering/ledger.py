@@ -92,13 +92,7 @@ def admit(
     """
     charge = call is not None
     limiter = limiter_for_call()  # fixed for this call, even if Redis goes away meanwhile
-    limits = {
-        "key_ref": key.pk,
-        "key_limit": effective(key.rate_limit, plan.rate_limit),
-        "plan_ref": PLAN_REF if plan_window else None,
-        "plan_limit": plan.rate_limit,
-        "now": now,
-    }
+    limits = _minute_limits(key, plan, now, plan_window=plan_window)
     if not limiter.in_transaction:  # Redis: its own atomic script, before the transaction
         minute = limiter.admit(**limits)
         if not minute.admitted or not charge:
@@ -124,6 +118,33 @@ def admit(
         db.run(cur, INSERT_CALL, _call_row(call, Outcome.IN_FLIGHT, credits=int(credit)))
         call_id = cur.fetchone()[0]
     return Admission(None, minute, credit=credit, overage=not credit, call_id=call_id)
+
+
+def _minute_limits(key: KeyLimits, plan: PlanLimits, now: datetime, *, plan_window: bool):
+    """The limiter's arguments; without ``plan_window``, the key's window alone."""
+    return {
+        "key_ref": key.pk,
+        "key_limit": effective(key.rate_limit, plan.rate_limit),
+        "plan_ref": PLAN_REF if plan_window else None,
+        "plan_limit": plan.rate_limit,
+        "now": now,
+    }
+
+
+def _charges(call: "CallRecord", admission: Admission | None) -> tuple[bool, bool, int, bool]:
+    """(success, credit reserved, credits charged, overage) of a call that ended.
+
+    A stale copy served for a failed upstream call is 200 for the client, not a 2xx from
+    the upstream: only an "ok" outcome spends the credit.
+    """
+    success = call.outcome == Outcome.OK
+    credit = bool(admission and admission.credit)
+    return (
+        success,
+        credit,
+        int(credit and success),
+        bool(admission and admission.overage and success),
+    )
 
 
 def _admit_params(key: KeyLimits, plan: PlanLimits, now: datetime, call: "CallRecord") -> list:
@@ -219,9 +240,7 @@ def _write(call: CallRecord, admission: Admission | None) -> int | None:
 def _complete_in_postgresql(call: CallRecord, admission: Admission) -> int:
     """A forwarded call's completion as one statement (tollgate_complete): its row, the
     credit given back or the overage counted, its hour counter, the key's last use."""
-    success = call.outcome == Outcome.OK
-    charged = 1 if admission.credit and success else 0
-    overage = bool(admission.overage and success)
+    success, credit, charged, overage = _charges(call, admission)
     db.fetch_one(
         COMPLETE_FUNCTION,
         [
@@ -234,7 +253,7 @@ def _complete_in_postgresql(call: CallRecord, admission: Admission) -> int:
             overage,
             call.latency_ms,
             call.bytes,
-            admission.credit and not success,
+            credit and not success,
             windows.month_start(call.at),
             windows.hour_start(call.at),
             endpoint_name(call.path),
@@ -251,13 +270,7 @@ def record_free(*, key: KeyLimits, plan: PlanLimits, now: datetime, call: CallRe
     decides first). A call the window refuses is not recorded here: the caller refuses it.
     """
     limiter = limiter_for_call()
-    limits = {
-        "key_ref": key.pk,
-        "key_limit": effective(key.rate_limit, plan.rate_limit),
-        "plan_ref": None,
-        "plan_limit": plan.rate_limit,
-        "now": now,
-    }
+    limits = _minute_limits(key, plan, now, plan_window=False)
     if not limiter.in_transaction:
         admission = _minute_only(limiter.admit(**limits))
         if admission.outcome is None:
@@ -274,12 +287,7 @@ def record_free(*, key: KeyLimits, plan: PlanLimits, now: datetime, call: CallRe
 
 
 def _write_record(cur, call: CallRecord, admission: Admission | None) -> int:
-    # A stale copy served for a failed upstream call is 200 for the client, not a 2xx
-    # from the upstream: only an "ok" outcome spends the credit.
-    success = call.outcome == Outcome.OK
-    credit = bool(admission and admission.credit)
-    charged = 1 if credit and success else 0
-    overage = bool(admission and admission.overage and success)
+    success, credit, charged, overage = _charges(call, admission)
     key_ref = call.key_id
     at = db.datetime_param(call.at)
     hour = db.datetime_param(windows.hour_start(call.at))
