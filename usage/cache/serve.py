@@ -17,6 +17,8 @@ cache were off; the log says so once.
 import logging
 import secrets
 import time
+from dataclasses import dataclass
+from datetime import datetime
 
 from django.conf import settings
 from django.http import HttpResponse
@@ -102,9 +104,19 @@ def _through_store(question, meta):
     return response
 
 
+@dataclass(slots=True)
 class _Question:
-    def __init__(self, **fields):
-        self.__dict__.update(fields)
+    """One call through the cache: what it asks, who asks, and how it is answered."""
+
+    request: object
+    call: ledger.CallRecord
+    key: object
+    plan: object
+    now: datetime
+    upstream_path: str
+    ttl: int
+    cache_key: str
+    encoding: str
 
     # --- the waiters' side -------------------------------------------------------------
 
